@@ -1,0 +1,1 @@
+//! Todo chatbot frontend server.

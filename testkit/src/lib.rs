@@ -1,0 +1,1 @@
+//! Test support shared by the workspace tests. Never a dependency of product code.
