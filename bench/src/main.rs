@@ -1,12 +1,25 @@
 //! `cargo run --release -p bench -- <target>`: benchmarks that print figures.
 //! Each target lives in its own module; `cargo xtask bench <target>` calls this binary.
 
+mod backend;
+mod frontend;
+mod images;
+mod xtask;
+
 fn main() {
     let target = std::env::args().nth(1).unwrap_or_default();
-    match target.as_str() {
+    let result = match target.as_str() {
+        "backend" => backend::run(),
+        "frontend" => frontend::run(),
+        "images" => images::run(),
+        "xtask" => xtask::run(),
         _ => {
             eprintln!("usage: bench <backend|frontend|images|xtask>");
             std::process::exit(2);
         }
+    };
+    if let Err(e) = result {
+        eprintln!("bench {target} failed: {e}");
+        std::process::exit(1);
     }
 }

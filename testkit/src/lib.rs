@@ -1,1 +1,6 @@
 //! Test support shared by the workspace tests. Never a dependency of product code.
+
+pub mod ci;
+pub mod docker;
+pub mod pg;
+pub mod tools;
