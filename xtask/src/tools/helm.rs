@@ -1,0 +1,262 @@
+//! `helm`: version detection, `upgrade --install` with the Helm 3 or Helm 4 flag set, status, history, rollback.
+//! Every cluster command carries `--kube-context <profile>`.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use serde::Deserialize;
+
+use crate::context::Cmd;
+use crate::tools::Version;
+
+/// `helm version --template '{{.Version}}'` (no trailing newline).
+pub fn version() -> Cmd {
+    Cmd::new("helm").args(["version", "--template", "{{.Version}}"])
+}
+
+/// Helm major version family: decides the rollback/wait flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Helm 3: `--atomic --wait`.
+    Helm3,
+    /// Helm 4: `--rollback-on-failure --wait=watcher`.
+    Helm4,
+}
+
+/// Parses the version printed by `helm version` in any of its forms.
+pub fn parse_version(text: &str) -> Option<(Version, Flavor)> {
+    let v = Version::parse_loose(text)?;
+    let f = if v.major >= 4 {
+        Flavor::Helm4
+    } else {
+        Flavor::Helm3
+    };
+    Some((v, f))
+}
+
+/// Everything `helm upgrade --install` needs.
+#[derive(Debug, Clone)]
+pub struct Upgrade<'a> {
+    /// Release name.
+    pub release: &'a str,
+    /// Chart directory.
+    pub chart: &'a Path,
+    /// Namespace.
+    pub namespace: &'a str,
+    /// Kube context (= Minikube profile).
+    pub context: &'a str,
+    /// Values files, in order.
+    pub values: Vec<&'a Path>,
+    /// Timeout in seconds.
+    pub timeout_secs: u64,
+    /// Helm 3 or 4.
+    pub flavor: Flavor,
+}
+
+/// `helm upgrade --install` with wait and rollback-on-failure in the flavor's syntax.
+pub fn upgrade_install(u: &Upgrade<'_>) -> Cmd {
+    let mut c = Cmd::new("helm")
+        .args(["upgrade", "--install", u.release])
+        .arg(u.chart.display().to_string())
+        .args(["--namespace", u.namespace, "--kube-context", u.context]);
+    for v in &u.values {
+        c = c.arg("-f").arg(v.display().to_string());
+    }
+    c = match u.flavor {
+        Flavor::Helm3 => c.args(["--atomic", "--wait"]),
+        Flavor::Helm4 => c.args(["--rollback-on-failure", "--wait=watcher"]),
+    };
+    c.arg("--timeout")
+        .arg(format!("{}s", u.timeout_secs))
+        .mutating()
+}
+
+/// `helm status R -n NS --kube-context C -o json`.
+pub fn status(release: &str, namespace: &str, context: &str) -> Cmd {
+    Cmd::new("helm").args([
+        "status",
+        release,
+        "--namespace",
+        namespace,
+        "--kube-context",
+        context,
+        "-o",
+        "json",
+    ])
+}
+
+/// The part of `helm status -o json` the xtask reads.
+#[derive(Debug, Deserialize)]
+pub struct Status {
+    /// Release name.
+    pub name: String,
+    /// Release info.
+    pub info: StatusInfo,
+    /// Current revision (absent in some goldens).
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+/// `info` of `helm status`.
+#[derive(Debug, Deserialize)]
+pub struct StatusInfo {
+    /// `deployed`, `failed`, `pending-upgrade`...
+    pub status: String,
+}
+
+impl Status {
+    /// Parses the JSON.
+    pub fn parse(s: &str) -> Result<Self> {
+        serde_json::from_str(s.trim()).context("parsing `helm status -o json`")
+    }
+}
+
+/// `helm history R -n NS --kube-context C -o json`.
+pub fn history(release: &str, namespace: &str, context: &str) -> Cmd {
+    Cmd::new("helm").args([
+        "history",
+        release,
+        "--namespace",
+        namespace,
+        "--kube-context",
+        context,
+        "-o",
+        "json",
+    ])
+}
+
+/// One revision of `helm history -o json` (`revision` is a number here, unlike `helm list`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Revision {
+    /// Revision number.
+    pub revision: u32,
+    /// `deployed`, `superseded`, `failed`...
+    pub status: String,
+    /// Chart name-version.
+    #[serde(default)]
+    pub chart: String,
+}
+
+/// Parses `helm history -o json`.
+pub fn parse_history(s: &str) -> Result<Vec<Revision>> {
+    serde_json::from_str(s.trim()).context("parsing `helm history -o json`")
+}
+
+/// The newest revision that was `deployed` or `superseded` and older than the newest, to roll back to.
+pub fn rollback_target(history: &[Revision]) -> Option<u32> {
+    let newest = history.iter().map(|r| r.revision).max()?;
+    history
+        .iter()
+        .filter(|r| r.revision < newest && matches!(r.status.as_str(), "deployed" | "superseded"))
+        .map(|r| r.revision)
+        .max()
+}
+
+/// `helm rollback R REV -n NS --kube-context C --wait`.
+pub fn rollback(release: &str, revision: u32, namespace: &str, context: &str) -> Cmd {
+    Cmd::new("helm")
+        .args([
+            "rollback",
+            release,
+            &revision.to_string(),
+            "--namespace",
+            namespace,
+            "--kube-context",
+            context,
+        ])
+        .mutating()
+}
+
+/// `helm uninstall R -n NS --kube-context C` (what `--atomic` does to a failed first install).
+pub fn uninstall(release: &str, namespace: &str, context: &str) -> Cmd {
+    Cmd::new("helm")
+        .args([
+            "uninstall",
+            release,
+            "--namespace",
+            namespace,
+            "--kube-context",
+            context,
+        ])
+        .mutating()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/helm")
+            .join(name);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    #[test]
+    fn versions_from_fixtures() {
+        let cases = [
+            ("golden-v3.21.4-version-template.txt", 3, Flavor::Helm3),
+            ("golden-v4.2.4-version-template.txt", 4, Flavor::Helm4),
+            ("golden-v3.21.4-version-short.txt", 3, Flavor::Helm3),
+            ("golden-v4.2.4-version.txt", 4, Flavor::Helm4),
+            ("version-v3.7.0.txt", 3, Flavor::Helm3),
+            ("version-short-v3.0.2.txt", 3, Flavor::Helm3),
+            (
+                "version-short-v3.11-distro-packaged.EDGE.txt",
+                3,
+                Flavor::Helm3,
+            ),
+            ("version-v3.9.0-redhat-build.EDGE.txt", 3, Flavor::Helm3),
+            ("version-v4-dev-build.EDGE.txt", 4, Flavor::Helm4),
+            ("version-v4.2.3.txt", 4, Flavor::Helm4),
+        ];
+        for (f, major, flavor) in cases {
+            let got = parse_version(&fixture(f));
+            assert_eq!(
+                got.map(|(v, fl)| (v.major, fl)),
+                Some((major, flavor)),
+                "{f}"
+            );
+        }
+        assert_eq!(
+            parse_version(&fixture("version-v3.9.0-redhat-build.EDGE.txt")).map(|v| v.0),
+            Some(Version::new(3, 9, 0))
+        );
+    }
+
+    #[test]
+    fn flag_sets_per_flavor() {
+        let chart = Path::new("helm/backend");
+        let mut u = Upgrade {
+            release: "todo-backend",
+            chart,
+            namespace: "todo",
+            context: "todo",
+            values: vec![Path::new("/tmp/v.yaml")],
+            timeout_secs: 60,
+            flavor: Flavor::Helm3,
+        };
+        let c3 = upgrade_install(&u);
+        assert!(c3.args.contains(&"--atomic".into()) && c3.args.contains(&"--wait".into()));
+        assert!(c3.args.windows(2).any(|w| w == ["--kube-context", "todo"]));
+        u.flavor = Flavor::Helm4;
+        let c4 = upgrade_install(&u);
+        assert!(c4.args.contains(&"--rollback-on-failure".into()));
+        assert!(c4.args.contains(&"--wait=watcher".into()));
+        assert!(!c4.args.contains(&"--atomic".into()));
+        assert!(c4.args.windows(2).any(|w| w == ["--timeout", "60s"]));
+    }
+
+    #[test]
+    fn status_and_history_from_fixtures() {
+        let s = Status::parse(&fixture("golden-v4.2.4-status.json")).ok();
+        assert_eq!(s.map(|s| s.info.status), Some("deployed".to_string()));
+        let h = parse_history(&fixture("golden-v3.21.4-history.json")).unwrap_or_default();
+        assert_eq!(h.len(), 2);
+        assert_eq!(rollback_target(&h), Some(3));
+        let h = parse_history(&fixture("golden-main-e9b85e4-history-with-rollback.json"))
+            .unwrap_or_default();
+        assert!(!h.is_empty());
+        assert_eq!(rollback_target(&h[..1]), None);
+    }
+}
