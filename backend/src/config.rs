@@ -1,0 +1,306 @@
+//! Configuration from the environment. A missing or malformed variable stops startup with one line naming it.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgConnectOptions;
+
+/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret value.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself; call sites are easy to audit by searching for `expose`.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for the cluster.
+    Json,
+}
+
+/// Why the configuration could not be read; `Display` is the one line printed at startup.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("configuration error: {0} is required but not set")]
+    Missing(&'static str),
+    /// A variable is set but its value is unusable (the value itself is not repeated: it may be a secret).
+    #[error("configuration error: {name} is invalid: {reason}")]
+    Invalid {
+        /// The variable's name.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The backend's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// PostgreSQL connection URL (`DATABASE_URL`).
+    pub database_url: Secret<String>,
+    /// Key for token hashing (`AUTH_SECRET`, at least 32 characters).
+    pub auth_secret: Secret<String>,
+    /// Listening port (`PORT`, default 8000).
+    pub port: u16,
+    /// Tracing filter: `RUST_LOG` when set, else `LOG_LEVEL` (default `info`).
+    pub log_filter: String,
+    /// `LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// `OPENAI_API_KEY`: enables the LLM chat engine when set.
+    pub openai_api_key: Option<Secret<String>>,
+    /// `OPENAI_BASE_URL` (default `https://api.openai.com/v1`).
+    pub openai_base_url: String,
+    /// `OPENAI_MODEL` (default `gpt-4o-mini`).
+    pub openai_model: String,
+    /// `OPENAI_TIMEOUT_SECS` (default 20).
+    pub openai_timeout: Duration,
+    /// `TOKEN_TTL_HOURS` (default 168): how long a bearer token stays valid.
+    pub token_ttl: Duration,
+}
+
+/// Minimum length of `AUTH_SECRET`.
+pub const MIN_AUTH_SECRET_LEN: usize = 32;
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let database_url = get("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?;
+        // Only the error kind is reported: sqlx's message could echo the URL, and with it the password.
+        PgConnectOptions::from_str(&database_url).map_err(|_| ConfigError::Invalid {
+            name: "DATABASE_URL",
+            reason: "not a valid postgres:// URL".into(),
+        })?;
+
+        let auth_secret = get("AUTH_SECRET").ok_or(ConfigError::Missing("AUTH_SECRET"))?;
+        if auth_secret.chars().count() < MIN_AUTH_SECRET_LEN {
+            return Err(ConfigError::Invalid {
+                name: "AUTH_SECRET",
+                reason: format!("must be at least {MIN_AUTH_SECRET_LEN} characters"),
+            });
+        }
+
+        let port = parse_or("PORT", get("PORT"), 8000u16)?;
+        if port == 0 {
+            return Err(ConfigError::Invalid {
+                name: "PORT",
+                reason: "must be between 1 and 65535".into(),
+            });
+        }
+
+        let log_filter = match get("RUST_LOG") {
+            Some(filter) => validate_filter("RUST_LOG", filter)?,
+            None => validate_filter(
+                "LOG_LEVEL",
+                get("LOG_LEVEL").unwrap_or_else(|| "info".into()),
+            )?,
+        };
+
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "LOG_FORMAT",
+                    reason: format!("expected `json` or `text`, got `{other}`"),
+                })
+            }
+        };
+
+        let openai_timeout_secs =
+            parse_or("OPENAI_TIMEOUT_SECS", get("OPENAI_TIMEOUT_SECS"), 20u64)?;
+        if openai_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                name: "OPENAI_TIMEOUT_SECS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let token_ttl_hours = parse_or("TOKEN_TTL_HOURS", get("TOKEN_TTL_HOURS"), 168u64)?;
+        if !(1..=24 * 366).contains(&token_ttl_hours) {
+            return Err(ConfigError::Invalid {
+                name: "TOKEN_TTL_HOURS",
+                reason: "must be between 1 and 8784 (one year)".into(),
+            });
+        }
+
+        Ok(Self {
+            database_url: Secret::new(database_url),
+            auth_secret: Secret::new(auth_secret),
+            port,
+            log_filter,
+            log_format,
+            openai_api_key: get("OPENAI_API_KEY").map(Secret::new),
+            openai_base_url: get("OPENAI_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            openai_model: get("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+            openai_timeout: Duration::from_secs(openai_timeout_secs),
+            token_ttl: Duration::from_secs(token_ttl_hours * 3600),
+        })
+    }
+}
+
+fn parse_or<T: FromStr>(
+    name: &'static str,
+    raw: Option<String>,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    match raw {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: format!("`{}`: {e}", raw.trim()),
+            }),
+    }
+}
+
+fn validate_filter(name: &'static str, filter: String) -> Result<String, ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(&filter)
+        .map(|_| filter.clone())
+        .map_err(|e| ConfigError::Invalid {
+            name,
+            reason: format!("`{filter}`: {e}"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("DATABASE_URL", "postgres://u:hunter2pw@localhost:5432/db"),
+            ("AUTH_SECRET", SECRET),
+        ]
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = config(&base()).unwrap();
+        assert_eq!(c.port, 8000);
+        assert_eq!(c.log_filter, "info");
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.openai_model, "gpt-4o-mini");
+        assert_eq!(c.openai_base_url, "https://api.openai.com/v1");
+        assert_eq!(c.openai_timeout, Duration::from_secs(20));
+        assert_eq!(c.token_ttl, Duration::from_secs(168 * 3600));
+        assert!(c.openai_api_key.is_none());
+    }
+
+    #[test]
+    fn missing_required_names_the_variable() {
+        let err = config(&[("AUTH_SECRET", SECRET)]).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("DATABASE_URL"));
+        assert!(err.to_string().contains("DATABASE_URL"));
+        let err = config(&[("DATABASE_URL", "postgres://localhost/db")]).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("AUTH_SECRET"));
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        for (name, value) in [
+            ("PORT", "eighty"),
+            ("PORT", "0"),
+            ("PORT", "70000"),
+            ("LOG_FORMAT", "xml"),
+            ("TOKEN_TTL_HOURS", "-1"),
+            ("TOKEN_TTL_HOURS", "0"),
+            ("OPENAI_TIMEOUT_SECS", "soon"),
+            ("AUTH_SECRET", "short"),
+            ("DATABASE_URL", "mysql://nope"),
+            ("LOG_LEVEL", "info,[[["),
+        ] {
+            let mut vars = base();
+            vars.retain(|(k, _)| *k != name);
+            vars.push((name, value));
+            let err = config(&vars).unwrap_err();
+            assert!(
+                err.to_string().contains(name),
+                "{name}={value}: error `{err}` does not name the variable"
+            );
+            assert!(!err.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn rust_log_wins_over_log_level() {
+        let mut vars = base();
+        vars.push(("LOG_LEVEL", "warn"));
+        vars.push(("RUST_LOG", "backend=debug"));
+        assert_eq!(config(&vars).unwrap().log_filter, "backend=debug");
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let mut vars = base();
+        vars.push(("OPENAI_API_KEY", "sk-topsecretkey"));
+        let c = config(&vars).unwrap();
+        let printed = format!("{c:?} {c:#?}");
+        for secret in ["hunter2pw", SECRET, "sk-topsecretkey"] {
+            assert!(
+                !printed.contains(secret),
+                "Debug leaked {secret}: {printed}"
+            );
+        }
+        assert!(printed.contains("[redacted]"));
+        assert_eq!(c.auth_secret.to_string(), "[redacted]");
+    }
+
+    #[test]
+    fn invalid_database_url_does_not_echo_it() {
+        let err = config(&[
+            ("DATABASE_URL", "postgres://u:pw@host:notaport/db"),
+            ("AUTH_SECRET", SECRET),
+        ])
+        .unwrap_err();
+        assert!(!err.to_string().contains("pw@"));
+    }
+}

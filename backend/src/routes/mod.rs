@@ -1,0 +1,5 @@
+//! HTTP handlers, one module per resource.
+
+pub mod auth;
+pub mod health;
+pub mod tasks;
