@@ -1,0 +1,60 @@
+//! The router: which path goes to the UI, the health checks, the session routes or the proxy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{any, get, post};
+use axum::Router;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::assets::Assets;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::proxy::Upstream;
+use crate::{assets, auth, health, proxy, security};
+
+/// Shared, read-only state of the running server.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The backend connection.
+    pub upstream: Arc<Upstream>,
+    /// Embedded UI files.
+    pub assets: Arc<Assets>,
+    /// Deadline for the backend probe in `/api/health`.
+    pub health_timeout: Duration,
+}
+
+impl AppState {
+    /// Builds the state from the configuration.
+    pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            upstream: Arc::new(Upstream::new(config)?),
+            assets: Assets::load(),
+            health_timeout: config.health_timeout,
+        })
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let mut app = Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/{name}", get(assets::asset))
+        .route("/health", get(health::liveness))
+        .route("/api/health", get(health::api_health))
+        .route("/api/auth/register", post(auth::register))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/{*rest}", any(proxy::forward))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state);
+    for layer in security::layers() {
+        app = app.layer(layer);
+    }
+    app.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+    )
+}

@@ -1,0 +1,337 @@
+//! Forwards `/api/*` to the backend: streamed bodies, session cookie turned into a bearer token.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::session;
+
+/// Headers that describe one connection, not the message, so a proxy must not pass them on (RFC 9110 7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The backend as seen by the proxy: a pooled HTTP client plus where and how long to wait.
+#[derive(Debug)]
+pub struct Upstream {
+    client: reqwest::Client,
+    base: String,
+    timeout: Duration,
+    max_body_bytes: usize,
+}
+
+impl Upstream {
+    /// Builds the HTTP client for `config.backend_url`.
+    pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.backend_timeout.min(Duration::from_secs(5)))
+            // A backend that stops sending mid-body must not pin the connection forever.
+            .read_timeout(config.backend_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            client,
+            base: config.backend_url.as_str().trim_end_matches('/').to_owned(),
+            timeout: config.backend_timeout,
+            max_body_bytes: config.max_body_bytes,
+        })
+    }
+
+    /// Absolute backend URL for a path (with query) that starts with `/`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.base, path_and_query)
+    }
+
+    /// The configured backend base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The HTTP client, shared with the health check.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Largest request body forwarded.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// Sends one request and waits (bounded) for the response headers.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Option<reqwest::Body>,
+        body_too_large: &AtomicBool,
+    ) -> Result<reqwest::Response, ApiError> {
+        let mut req = self
+            .client
+            .request(method, self.url(path_and_query))
+            .headers(headers);
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        match tokio::time::timeout(self.timeout, req.send()).await {
+            Err(_) => Err(ApiError::BackendTimeout(self.timeout.as_secs())),
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(classify(&e, body_too_large.load(Ordering::Relaxed), self)),
+        }
+    }
+}
+
+fn classify(e: &reqwest::Error, body_too_large: bool, upstream: &Upstream) -> ApiError {
+    if body_too_large {
+        return ApiError::PayloadTooLarge(upstream.max_body_bytes);
+    }
+    tracing::warn!(error = %error_chain(e), "backend request failed");
+    if e.is_timeout() && !e.is_connect() {
+        ApiError::BackendTimeout(upstream.timeout.as_secs())
+    } else if e.is_connect() {
+        ApiError::BackendUnavailable("cannot connect to the backend".into())
+    } else {
+        ApiError::BackendUnavailable("the backend closed the connection".into())
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Copies end-to-end headers: drops hop-by-hop ones, those named in `Connection`, and `extra`.
+pub fn end_to_end_headers(src: &HeaderMap, extra: &[HeaderName]) -> HeaderMap {
+    let listed: Vec<String> = src
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut out = HeaderMap::with_capacity(src.len());
+    for (name, value) in src {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n) || listed.iter().any(|l| l == n) || extra.contains(name) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// Headers sent to the backend: the browser's end-to-end headers minus `Cookie` and `Host`,
+/// with the session turned into `Authorization`.
+pub fn upstream_request_headers(src: &HeaderMap) -> HeaderMap {
+    let mut headers = end_to_end_headers(src, &[header::COOKIE, header::HOST]);
+    if let Some(token) = session::from_headers(src) {
+        headers.insert(header::AUTHORIZATION, token.bearer());
+    }
+    headers
+}
+
+/// Headers sent back to the browser: the backend's end-to-end headers; cookies stay the frontend's business.
+pub fn downstream_response_headers(src: &HeaderMap) -> HeaderMap {
+    let mut headers = end_to_end_headers(src, &[header::SET_COOKIE]);
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    headers
+}
+
+/// Rejects a declared length over the limit before anything is sent upstream.
+pub fn check_declared_length(headers: &HeaderMap, max: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > max as u64 => Err(ApiError::PayloadTooLarge(max)),
+        _ => Ok(()),
+    }
+}
+
+fn has_body(headers: &HeaderMap) -> bool {
+    let declared_len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared_len {
+        Some(n) => n > 0,
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("request body exceeds the limit")]
+struct BodyTooLarge;
+
+/// Streams the browser's body upstream, failing (and raising `flag`) once it passes `max` bytes.
+fn limited_stream(body: Body, max: usize, flag: Arc<AtomicBool>) -> reqwest::Body {
+    let mut seen = 0usize;
+    let stream = body.into_data_stream().map(
+        move |chunk| -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> {
+            let chunk = chunk?;
+            seen = seen.saturating_add(chunk.len());
+            if seen > max {
+                flag.store(true, Ordering::Relaxed);
+                return Err(Box::new(BodyTooLarge));
+            }
+            Ok(chunk)
+        },
+    );
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// Streams a backend response back to the browser.
+pub fn stream_response(resp: reqwest::Response) -> Response {
+    let status = resp.status();
+    let headers = downstream_response_headers(resp.headers());
+    let mut out = Response::new(Body::from_stream(resp.bytes_stream()));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    out
+}
+
+/// Handler for every `/api/*` route the frontend does not answer itself.
+pub async fn forward(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let upstream = &state.upstream;
+    let (parts, body) = req.into_parts();
+    check_declared_length(&parts.headers, upstream.max_body_bytes())?;
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    let had_session = session::from_headers(&parts.headers).is_some();
+    let headers = upstream_request_headers(&parts.headers);
+
+    let flag = Arc::new(AtomicBool::new(false));
+    let body = has_body(&parts.headers)
+        .then(|| limited_stream(body, upstream.max_body_bytes(), flag.clone()));
+    let resp = upstream
+        .send(parts.method.clone(), path_and_query, headers, body, &flag)
+        .await?;
+
+    let status = resp.status();
+    let mut out = stream_response(resp);
+    let deleted_account =
+        parts.method == Method::DELETE && parts.uri.path() == "/api/auth/me" && status.is_success();
+    // A stale or revoked token is useless: drop it so the browser stops sending it.
+    if deleted_account || (had_session && status == StatusCode::UNAUTHORIZED) {
+        out.headers_mut()
+            .append(header::SET_COOKIE, session::clear_cookie());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_listed_headers() {
+        let h = map(&[
+            ("connection", "keep-alive, x-private"),
+            ("keep-alive", "timeout=5"),
+            ("x-private", "1"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("te", "trailers"),
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+        ]);
+        let out = end_to_end_headers(&h, &[]);
+        let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["content-type", "accept"]);
+    }
+
+    #[test]
+    fn cookie_becomes_bearer_and_is_never_forwarded() {
+        let h = map(&[
+            ("cookie", "theme=dark; todo_session=tok123"),
+            ("host", "localhost:3000"),
+            ("content-type", "application/json"),
+        ]);
+        let out = upstream_request_headers(&h);
+        assert!(out.get(header::COOKIE).is_none());
+        assert!(out.get(header::HOST).is_none());
+        assert_eq!(out.get(header::AUTHORIZATION).unwrap(), "Bearer tok123");
+    }
+
+    #[test]
+    fn cookie_token_overrides_a_client_authorization_header() {
+        let h = map(&[
+            ("authorization", "Bearer other"),
+            ("cookie", "todo_session=mine"),
+        ]);
+        let out = upstream_request_headers(&h);
+        assert_eq!(out.get_all(header::AUTHORIZATION).iter().count(), 1);
+        assert_eq!(out.get(header::AUTHORIZATION).unwrap(), "Bearer mine");
+    }
+
+    #[test]
+    fn response_headers_drop_set_cookie_and_default_to_no_store() {
+        let h = map(&[
+            ("set-cookie", "evil=1"),
+            ("content-type", "application/json"),
+            ("connection", "close"),
+        ]);
+        let out = downstream_response_headers(&h);
+        assert!(out.get(header::SET_COOKIE).is_none());
+        assert!(out.get(header::CONNECTION).is_none());
+        assert_eq!(out.get(header::CACHE_CONTROL).unwrap(), "no-store");
+    }
+
+    #[test]
+    fn declared_length_over_limit_is_rejected() {
+        assert!(check_declared_length(&map(&[("content-length", "11")]), 10).is_err());
+        assert!(check_declared_length(&map(&[("content-length", "10")]), 10).is_ok());
+        assert!(check_declared_length(&map(&[]), 10).is_ok());
+    }
+
+    #[test]
+    fn body_presence_follows_framing_headers() {
+        assert!(!has_body(&map(&[])));
+        assert!(!has_body(&map(&[("content-length", "0")])));
+        assert!(has_body(&map(&[("content-length", "2")])));
+        assert!(has_body(&map(&[("transfer-encoding", "chunked")])));
+    }
+}

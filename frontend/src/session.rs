@@ -1,0 +1,115 @@
+//! The session cookie: the backend's bearer token, kept where page scripts cannot read it.
+
+use axum::http::{header, HeaderMap, HeaderValue};
+
+/// Name of the session cookie.
+pub const COOKIE_NAME: &str = "todo_session";
+
+/// A bearer token that is safe to put in a cookie and an `Authorization` header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(String);
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token itself: Debug output ends up in logs.
+        f.write_str("SessionToken(..)")
+    }
+}
+
+impl SessionToken {
+    /// Accepts a token only if it is a non-empty RFC 6265 cookie value (no `;`, `,`, spaces, quotes).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 4096
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\'));
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    /// The `Authorization` header value carrying this token.
+    pub fn bearer(&self) -> HeaderValue {
+        // parse() admits only visible ASCII, which is always a valid header value.
+        HeaderValue::from_str(&format!("Bearer {}", self.0))
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// The `Set-Cookie` value that stores this token in the browser.
+    pub fn set_cookie(&self) -> HeaderValue {
+        HeaderValue::from_str(&format!(
+            "{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/",
+            self.0
+        ))
+        .unwrap_or_else(|_| clear_cookie())
+    }
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static(
+        "todo_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+    )
+}
+
+/// Finds the session token in the request's `Cookie` headers, if any.
+pub fn from_headers(headers: &HeaderMap) -> Option<SessionToken> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .and_then(|(_, value)| SessionToken::parse(value.trim_matches('"')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for c in cookies {
+            h.append(header::COOKIE, HeaderValue::from_str(c).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn finds_the_token_among_other_cookies() {
+        let h = headers(&["a=1; todo_session=abc.DEF-123_x; b=2"]);
+        assert_eq!(from_headers(&h), Some(SessionToken("abc.DEF-123_x".into())));
+        let h = headers(&["a=1", "todo_session=tok"]);
+        assert_eq!(from_headers(&h), Some(SessionToken("tok".into())));
+    }
+
+    #[test]
+    fn no_or_empty_cookie_is_no_session() {
+        assert_eq!(from_headers(&headers(&[])), None);
+        assert_eq!(from_headers(&headers(&["todo_session="])), None);
+        assert_eq!(from_headers(&headers(&["other_todo_session=x"])), None);
+    }
+
+    #[test]
+    fn rejects_values_that_could_inject_attributes() {
+        assert!(SessionToken::parse("a;b").is_none());
+        assert!(SessionToken::parse("a b").is_none());
+        assert!(SessionToken::parse("a\r\nSet-Cookie: x").is_none());
+        assert!(SessionToken::parse("ä").is_none());
+    }
+
+    #[test]
+    fn cookie_has_the_contract_attributes() {
+        let t = SessionToken::parse("tok").unwrap();
+        assert_eq!(
+            t.set_cookie(),
+            "todo_session=tok; HttpOnly; SameSite=Strict; Path=/"
+        );
+        assert_eq!(t.bearer(), "Bearer tok");
+        let clear = clear_cookie();
+        let clear = clear.to_str().unwrap();
+        assert!(clear.starts_with("todo_session=;"));
+        assert!(clear.contains("Max-Age=0"));
+        assert_eq!(format!("{t:?}"), "SessionToken(..)");
+    }
+}

@@ -1,0 +1,480 @@
+// Todo Chatbot UI: plain JS, no build step. The session lives in an HttpOnly cookie that this
+// script never sees; every call goes to the same origin and the server adds the bearer token.
+'use strict';
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const SIGNED_IN_KEY = 'todo_signed_in';
+  const conversationKey = (user) => 'todo_conversation:' + user.id;
+
+  const state = {
+    user: null,
+    mode: 'login',          // or 'register'
+    filter: 'pending',
+    conversationId: null,
+    tasksRequest: 0,        // ignores answers to outdated task-list requests
+    chatBusy: false,
+  };
+
+  // ---------- HTTP ----------
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  async function api(method, path, body) {
+    const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let resp;
+    try {
+      resp = await fetch(path, init);
+    } catch (e) {
+      throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection.');
+    }
+    if (resp.status === 204) return null;
+    let data = null;
+    const text = await resp.text();
+    if (text) {
+      try { data = JSON.parse(text); } catch (e) { data = null; }
+    }
+    if (!resp.ok) {
+      const err = (data && data.error) || {};
+      throw new ApiError(resp.status, err.code || 'http_' + resp.status, describe(resp.status, err));
+    }
+    return data;
+  }
+
+  function describe(status, err) {
+    if (err.code === 'backend_unavailable') return 'The service is unavailable right now.';
+    if (err.code === 'backend_timeout') return 'The service took too long to answer.';
+    if (err.message) return err.message;
+    return 'Request failed (HTTP ' + status + ').';
+  }
+
+  // Wraps a call made while signed in: a 401 means the session is gone.
+  async function authed(method, path, body) {
+    try {
+      return await api(method, path, body);
+    } catch (e) {
+      if (e.status === 401) sessionExpired();
+      throw e;
+    }
+  }
+
+  // ---------- banner ----------
+
+  let bannerRetry = null;
+  function showBanner(text, retry) {
+    $('banner-text').textContent = text;
+    bannerRetry = retry || null;
+    $('banner-retry').hidden = !retry;
+    $('banner').hidden = false;
+  }
+  function hideBanner() { $('banner').hidden = true; bannerRetry = null; }
+
+  // ---------- views ----------
+
+  function showAuth(message) {
+    state.user = null;
+    $('boot').hidden = true;
+    $('app-view').hidden = true;
+    $('account').hidden = true;
+    $('auth-view').hidden = false;
+    setAuthMode(state.mode);
+    const errorBox = $('auth-error');
+    errorBox.textContent = message || '';
+    errorBox.hidden = !message;
+    $('auth-email').focus();
+  }
+
+  function showApp(user) {
+    state.user = user;
+    localStorage.setItem(SIGNED_IN_KEY, '1');
+    $('boot').hidden = true;
+    $('auth-view').hidden = true;
+    $('app-view').hidden = false;
+    $('account').hidden = false;
+    $('user-email').textContent = user.email;
+    hideBanner();
+    const stored = localStorage.getItem(conversationKey(user));
+    state.conversationId = stored ? Number(stored) : null;
+    clearChat();
+    loadConversation();
+    loadTasks();
+    $('chat-input').focus();
+  }
+
+  function sessionExpired() {
+    if (!state.user) return;
+    localStorage.removeItem(SIGNED_IN_KEY);
+    state.mode = 'login';
+    showAuth('Your session expired. Sign in again.');
+  }
+
+  function setAuthMode(mode) {
+    state.mode = mode;
+    const register = mode === 'register';
+    $('auth-title').textContent = register ? 'Create an account' : 'Sign in';
+    $('auth-submit').textContent = register ? 'Create account' : 'Sign in';
+    $('auth-switch-text').textContent = register ? 'Already have an account?' : 'No account yet?';
+    $('auth-switch').textContent = register ? 'Sign in instead' : 'Create an account';
+    $('auth-password').setAttribute('autocomplete', register ? 'new-password' : 'current-password');
+  }
+
+  // ---------- session ----------
+
+  async function boot() {
+    try {
+      const me = await api('GET', '/api/auth/me');
+      showApp(me);
+    } catch (e) {
+      if (e.status === 401) {
+        const wasSignedIn = localStorage.getItem(SIGNED_IN_KEY) === '1';
+        localStorage.removeItem(SIGNED_IN_KEY);
+        showAuth(wasSignedIn ? 'Your session expired. Sign in again.' : '');
+      } else {
+        $('boot').hidden = true;
+        showBanner(e.message, () => { hideBanner(); $('boot').hidden = false; boot(); });
+      }
+    }
+  }
+
+  async function submitAuth(event) {
+    event.preventDefault();
+    const email = $('auth-email').value.trim();
+    const password = $('auth-password').value;
+    const errorBox = $('auth-error');
+    if (!email || !password) {
+      errorBox.textContent = 'Enter your email and password.';
+      errorBox.hidden = false;
+      return;
+    }
+    const button = $('auth-submit');
+    button.disabled = true;
+    errorBox.hidden = true;
+    try {
+      const path = state.mode === 'register' ? '/api/auth/register' : '/api/auth/login';
+      const data = await api('POST', path, { email, password });
+      $('auth-password').value = '';
+      showApp(data.user);
+    } catch (e) {
+      errorBox.textContent = e.status === 401 ? 'Wrong email or password.' : e.message;
+      errorBox.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function signOut() {
+    try { await api('POST', '/api/auth/logout'); } catch (e) { /* the cookie is cleared server-side; nothing to retry */ }
+    localStorage.removeItem(SIGNED_IN_KEY);
+    state.mode = 'login';
+    clearChat();
+    $('task-list').replaceChildren();
+    showAuth('');
+  }
+
+  // ---------- chat ----------
+
+  function clearChat() {
+    $('chat-log').replaceChildren();
+    $('chat-empty').hidden = false;
+  }
+
+  function appendMessage(role, text, actions) {
+    const log = $('chat-log');
+    const div = document.createElement('div');
+    div.className = 'msg msg-' + role;
+    div.dataset.testid = role === 'user' ? 'chat-user' : 'chat-reply';
+    div.dataset.role = role;
+    const p = document.createElement('div');
+    p.textContent = text;
+    div.append(p);
+    if (actions && actions.length) div.append(renderActions(actions));
+    log.append(div);
+    $('chat-empty').hidden = true;
+    log.scrollTop = log.scrollHeight;
+    return div;
+  }
+
+  function renderActions(actions) {
+    const ul = document.createElement('ul');
+    ul.className = 'actions';
+    ul.dataset.testid = 'chat-actions';
+    ul.setAttribute('aria-label', 'Actions taken');
+    for (const a of actions) {
+      const li = document.createElement('li');
+      li.className = 'action';
+      li.dataset.testid = 'chat-action';
+      const failed = a.result && typeof a.result === 'object' && (a.result.error || a.result.ok === false);
+      if (failed) li.classList.add('failed');
+      li.textContent = (failed ? '✗ ' : '✓ ') + actionLabel(a);
+      ul.append(li);
+    }
+    return ul;
+  }
+
+  function actionLabel(a) {
+    const args = a.arguments || {};
+    const name = String(a.tool || a.tool_name || 'action').replace(/_/g, ' ');
+    const detail = args.title || args.task_id || args.id || args.status || '';
+    return detail ? name + ': ' + detail : name;
+  }
+
+  async function loadConversation() {
+    const id = state.conversationId;
+    if (!id) return;
+    try {
+      const messages = await authed('GET', '/api/conversations/' + id + '/messages');
+      if (state.conversationId !== id) return;
+      clearChat();
+      let lastAssistant = null;
+      let pendingTools = [];
+      for (const m of messages) {
+        if (m.role === 'tool') {
+          pendingTools.push({ tool: m.tool_name, arguments: {}, result: parseMaybe(m.content) });
+          continue;
+        }
+        if (m.role === 'assistant') {
+          lastAssistant = appendMessage('assistant', m.content, pendingTools);
+          pendingTools = [];
+        } else {
+          appendMessage('user', m.content);
+          pendingTools = [];
+        }
+      }
+      if (pendingTools.length && lastAssistant) lastAssistant.append(renderActions(pendingTools));
+    } catch (e) {
+      if (e.status === 404) {
+        forgetConversation();
+      } else if (e.status !== 401) {
+        const div = appendMessage('error', 'Could not load the conversation: ' + e.message);
+        addRetry(div, loadConversation);
+      }
+    }
+  }
+
+  function parseMaybe(text) {
+    try { return JSON.parse(text); } catch (e) { return text; }
+  }
+
+  function forgetConversation() {
+    state.conversationId = null;
+    if (state.user) localStorage.removeItem(conversationKey(state.user));
+    clearChat();
+  }
+
+  function addRetry(div, fn) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'btn btn-small';
+    b.textContent = 'Retry';
+    b.dataset.testid = 'chat-retry';
+    b.addEventListener('click', () => { div.remove(); fn(); });
+    div.append(b);
+  }
+
+  async function sendChat(text) {
+    if (state.chatBusy) return;
+    state.chatBusy = true;
+    $('chat-send').disabled = true;
+    const pending = appendMessage('assistant', 'Thinking…');
+    pending.classList.add('msg-pending');
+    pending.dataset.testid = 'chat-pending';
+    try {
+      const body = { message: text };
+      if (state.conversationId) body.conversation_id = state.conversationId;
+      const data = await authed('POST', '/api/chat', body);
+      pending.remove();
+      state.conversationId = data.conversation_id;
+      localStorage.setItem(conversationKey(state.user), String(data.conversation_id));
+      appendMessage('assistant', data.reply, data.actions || []);
+      loadTasks();
+    } catch (e) {
+      pending.remove();
+      if (e.status !== 401) {
+        const div = appendMessage('error', 'Message not answered: ' + e.message);
+        addRetry(div, () => sendChat(text));
+      }
+    } finally {
+      state.chatBusy = false;
+      $('chat-send').disabled = false;
+    }
+  }
+
+  function submitChat(event) {
+    event.preventDefault();
+    const input = $('chat-input');
+    const text = input.value.trim();
+    if (!text || state.chatBusy) return;
+    input.value = '';
+    appendMessage('user', text);
+    sendChat(text);
+  }
+
+  // ---------- tasks ----------
+
+  function setTaskState(which, message) {
+    $('tasks-loading').hidden = which !== 'loading';
+    $('tasks-empty').hidden = which !== 'empty';
+    $('tasks-error').hidden = which !== 'error';
+    if (which === 'error') $('tasks-error-text').textContent = message;
+  }
+
+  async function loadTasks() {
+    const ticket = ++state.tasksRequest;
+    if (!$('task-list').children.length) setTaskState('loading');
+    try {
+      const tasks = await authed('GET', '/api/tasks?status=' + encodeURIComponent(state.filter));
+      if (ticket !== state.tasksRequest) return;
+      renderTasks(tasks);
+    } catch (e) {
+      if (ticket !== state.tasksRequest || e.status === 401) return;
+      setTaskState('error', 'Could not load tasks: ' + e.message);
+    }
+  }
+
+  function renderTasks(tasks) {
+    const list = $('task-list');
+    const tpl = $('task-template');
+    const items = tasks.map((task) => {
+      const li = tpl.content.firstElementChild.cloneNode(true);
+      li.dataset.taskId = String(task.id);
+      li.classList.toggle('done', task.completed);
+      const check = li.querySelector('.task-check');
+      check.id = 'task-check-' + task.id;
+      check.checked = task.completed;
+      check.setAttribute('aria-label', (task.completed ? 'Mark as pending: ' : 'Mark as done: ') + task.title);
+      check.addEventListener('change', () => toggleTask(task, check));
+      const label = li.querySelector('.task-title');
+      label.htmlFor = check.id;
+      label.textContent = task.title;
+      if (task.description) label.title = task.description;
+      const edit = li.querySelector('.task-edit');
+      edit.setAttribute('aria-label', 'Edit ' + task.title);
+      edit.addEventListener('click', () => startEdit(li, task));
+      const del = li.querySelector('.task-delete');
+      del.setAttribute('aria-label', 'Delete ' + task.title);
+      del.addEventListener('click', () => deleteTask(task, del));
+      return li;
+    });
+    list.replaceChildren(...items);
+    setTaskState(items.length ? 'none' : 'empty');
+  }
+
+  async function taskAction(run) {
+    try {
+      await run();
+      loadTasks();
+    } catch (e) {
+      if (e.status === 401) return;
+      setTaskState('error', e.message);
+      loadTasks();
+    }
+  }
+
+  function toggleTask(task, check) {
+    check.disabled = true;
+    taskAction(() => check.checked
+      ? authed('POST', '/api/tasks/' + task.id + '/complete')
+      : authed('PATCH', '/api/tasks/' + task.id, { completed: false }));
+  }
+
+  function deleteTask(task, button) {
+    button.disabled = true;
+    taskAction(() => authed('DELETE', '/api/tasks/' + task.id));
+  }
+
+  function startEdit(li, task) {
+    const form = document.createElement('form');
+    form.className = 'task-edit-form';
+    const input = document.createElement('input');
+    input.type = 'text';
+    input.value = task.title;
+    input.maxLength = 200;
+    input.required = true;
+    input.setAttribute('aria-label', 'New title for ' + task.title);
+    input.dataset.testid = 'task-edit-input';
+    const save = document.createElement('button');
+    save.type = 'submit';
+    save.className = 'btn btn-primary btn-small';
+    save.textContent = 'Save';
+    save.dataset.testid = 'task-save';
+    const cancel = document.createElement('button');
+    cancel.type = 'button';
+    cancel.className = 'btn btn-small';
+    cancel.textContent = 'Cancel';
+    cancel.addEventListener('click', () => loadTasks());
+    form.append(input, save, cancel);
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const title = input.value.trim();
+      if (!title) return;
+      save.disabled = true;
+      taskAction(() => authed('PATCH', '/api/tasks/' + task.id, { title }));
+    });
+    input.addEventListener('keydown', (event) => { if (event.key === 'Escape') loadTasks(); });
+    li.querySelector('.task-title').replaceWith(form);
+    li.querySelector('.task-actions').hidden = true;
+    input.focus();
+    input.select();
+  }
+
+  function submitTask(event) {
+    event.preventDefault();
+    const input = $('task-title');
+    const title = input.value.trim();
+    if (!title) return;
+    input.value = '';
+    taskAction(() => authed('POST', '/api/tasks', { title }));
+  }
+
+  function setFilter(filter) {
+    state.filter = filter;
+    for (const b of document.querySelectorAll('.filter-btn')) {
+      b.setAttribute('aria-pressed', String(b.dataset.filter === filter));
+    }
+    $('task-list').replaceChildren();
+    loadTasks();
+  }
+
+  // ---------- wiring ----------
+
+  function init() {
+    $('auth-form').addEventListener('submit', submitAuth);
+    $('auth-switch').addEventListener('click', () => {
+      setAuthMode(state.mode === 'login' ? 'register' : 'login');
+      $('auth-error').hidden = true;
+      $('auth-email').focus();
+    });
+    $('sign-out').addEventListener('click', signOut);
+    $('banner-retry').addEventListener('click', () => { if (bannerRetry) bannerRetry(); });
+    $('chat-form').addEventListener('submit', submitChat);
+    $('chat-input').addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        $('chat-form').requestSubmit();
+      }
+    });
+    $('chat-new').addEventListener('click', () => { forgetConversation(); $('chat-input').focus(); });
+    $('task-form').addEventListener('submit', submitTask);
+    $('tasks-retry').addEventListener('click', loadTasks);
+    for (const b of document.querySelectorAll('.filter-btn')) {
+      b.addEventListener('click', () => setFilter(b.dataset.filter));
+    }
+    boot();
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+})();
