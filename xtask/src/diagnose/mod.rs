@@ -1,9 +1,115 @@
-//! Placeholder until the ops engineer's implementation lands (issue 8).
+//! `cargo xtask diagnose`: k8sgpt-style analyzers over the release's namespace, each finding with evidence and a fix.
+
+mod collect;
+mod events;
+pub mod explain;
+mod finding;
+mod pods;
+pub mod redact;
+mod rollout;
+mod services;
+mod snapshot;
+mod storage;
+mod workloads;
+
+use anyhow::Result;
+
+pub use collect::{collect, snapshot_from_json};
+pub use finding::{Finding, Severity};
+pub use pods::exit_code_meaning;
+pub use rollout::classify_rollout;
+pub use snapshot::Snapshot;
 
 use crate::cli::DiagnoseArgs;
-use crate::context::Context;
+use crate::context::{Context, Failure};
 
-/// Runs the subcommand.
-pub fn run(_ctx: &Context, _args: &DiagnoseArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+/// Runs every analyzer; findings come out most severe first, in a stable order.
+pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
+    let mut found = pods::analyze(snap);
+    found.extend(workloads::analyze(snap));
+    found.extend(services::analyze(snap));
+    found.extend(storage::analyze(snap));
+    let events = events::analyze(snap, &found);
+    found.extend(events);
+    found.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then_with(|| a.object.cmp(&b.object))
+    });
+    found
 }
+
+/// Renders findings for a terminal, with a one-line verdict first.
+pub fn render(findings: &[Finding], namespace: &str) -> String {
+    if findings.is_empty() {
+        return format!("diagnose: no problems found in namespace {namespace}\n");
+    }
+    let critical = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Critical)
+        .count();
+    let mut out = format!(
+        "diagnose: {} finding(s) in namespace {namespace}, {critical} critical\n\n",
+        findings.len()
+    );
+    for f in findings {
+        out.push_str(&f.render());
+        out.push('\n');
+    }
+    out
+}
+
+/// Runs the subcommand: collect, analyze, print, optionally explain; fails when a critical finding exists.
+pub fn run(ctx: &Context, args: &DiagnoseArgs) -> Result<()> {
+    let snap = collect(ctx, args.tail)?;
+    let findings = analyze(&snap);
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "diagnose", "namespace": snap.namespace, "findings": findings})
+        );
+    } else {
+        print!("{}", render(&findings, &snap.namespace));
+    }
+    if explain_requested() {
+        match explain::Settings::from_env() {
+            Some(settings) => {
+                let text = explain::explain(&settings, &findings)?;
+                if ctx.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"event": "explanation", "text": text})
+                    );
+                } else {
+                    println!("explanation ({}):\n{text}", settings.model);
+                }
+            }
+            None => {
+                eprintln!("--explain: OPENAI_API_KEY is not set; the findings above stand alone")
+            }
+        }
+    }
+    let critical = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Critical)
+        .count();
+    if critical > 0 {
+        return Err(Failure::step(format!(
+            "{critical} critical finding(s) in namespace {}",
+            snap.namespace
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// `XTASK_EXPLAIN=1` asks for the explanation (the CLI's `--explain` flag maps to it once cli.rs has it).
+fn explain_requested() -> bool {
+    matches!(
+        std::env::var("XTASK_EXPLAIN").as_deref(),
+        Ok("1") | Ok("true")
+    )
+}
+
+#[cfg(test)]
+mod tests;
