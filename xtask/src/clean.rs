@@ -1,9 +1,476 @@
-//! Placeholder until the ops engineer's implementation lands (issue 8).
+//! `cargo xtask clean`: removes what deploy made and nothing else, in reverse order, idempotently.
+//!
+//! Order: port-forwards, the releases (frontend first), the namespace (only when deploy labelled it),
+//! the images loaded into the cluster, then with `--images` the local images and with `--cluster` the profile.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::Deserialize;
 
 use crate::cli::CleanArgs;
-use crate::context::Context;
+use crate::context::{Cmd, Context, Failure};
+use crate::tools::minikube::{self, ClusterState};
+use crate::tools::{docker, helm, kubectl};
+
+/// Releases in uninstall order: the frontend depends on the backend, so it goes first.
+pub const RELEASES: [&str; 2] = ["todo-frontend", "todo-backend"];
+/// Image repositories deploy builds.
+pub const REPOSITORIES: [&str; 2] = ["todo-backend", "todo-frontend"];
+/// Label deploy puts on a namespace it created.
+pub const MANAGED_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "todo-xtask");
+
+/// What the user asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Also remove local Docker images.
+    pub images: bool,
+    /// Also delete the Minikube profile.
+    pub cluster: bool,
+    /// Skip the confirmation of `--cluster`.
+    pub yes: bool,
+}
+
+impl From<&CleanArgs> for Options {
+    fn from(a: &CleanArgs) -> Self {
+        Self {
+            images: a.images,
+            cluster: a.cluster,
+            // `--yes` until cli.rs has the flag: XTASK_YES=1.
+            yes: matches!(std::env::var("XTASK_YES").as_deref(), Ok("1") | Ok("true")),
+        }
+    }
+}
+
+/// One thing to remove and how.
+#[derive(Debug, Clone)]
+pub enum Removal {
+    /// A `kubectl port-forward` deploy left running, recorded in a pid file.
+    Forward {
+        /// Process id.
+        pid: u32,
+        /// Its pid file.
+        pid_file: PathBuf,
+    },
+    /// A pid file whose process is gone.
+    StalePidFile(PathBuf),
+    /// An external command (helm uninstall, kubectl delete namespace, minikube image rm, docker rmi, minikube delete).
+    Command {
+        /// Human name of the object, e.g. `release todo-backend`.
+        what: String,
+        /// The command that removes it.
+        cmd: Cmd,
+    },
+}
+
+impl Removal {
+    /// Human name of what goes away.
+    pub fn describe(&self) -> String {
+        match self {
+            Removal::Forward { pid, .. } => format!("port-forward (pid {pid})"),
+            Removal::StalePidFile(p) => format!("stale pid file {}", p.display()),
+            Removal::Command { what, .. } => what.clone(),
+        }
+    }
+}
+
+/// Pid files of port-forwards: `<root>/.cache/xtask/forward-<profile>.pid` or `forward-<profile>.<name>.pid`.
+pub fn forward_pid_files(root: &Path, profile: &str) -> Vec<PathBuf> {
+    let dir = root.join(".cache/xtask");
+    let exact = format!("forward-{profile}.pid");
+    let prefix = format!("forward-{profile}.");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n == exact || (n.starts_with(&prefix) && n.ends_with(".pid")))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// True when `pid` runs a `kubectl port-forward` (so a recycled pid is never killed).
+pub fn is_port_forward(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| {
+            let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+            args.iter().any(|a| *a == b"port-forward")
+        })
+        .unwrap_or(false)
+}
+
+fn forward_removals(root: &Path, profile: &str) -> Vec<Removal> {
+    forward_pid_files(root, profile)
+        .into_iter()
+        .map(|file| {
+            let pid = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok());
+            match pid.filter(|p| is_port_forward(*p)) {
+                Some(pid) => Removal::Forward {
+                    pid,
+                    pid_file: file,
+                },
+                None => Removal::StalePidFile(file),
+            }
+        })
+        .collect()
+}
+
+/// The `app.kubernetes.io/managed-by` label of a namespace from `kubectl get namespace -o json`.
+pub fn namespace_is_ours(json: &str) -> Result<bool> {
+    #[derive(Deserialize)]
+    struct Namespace {
+        #[serde(default)]
+        metadata: crate::kube::ObjectMeta,
+    }
+    let n: Namespace =
+        serde_json::from_str(json).context("parsing `kubectl get namespace -o json`")?;
+    Ok(n.metadata.labels.get(MANAGED_LABEL.0).map(String::as_str) == Some(MANAGED_LABEL.1))
+}
+
+/// Tags of our images among `minikube image ls --format json` (as the runtime names them).
+pub fn cluster_images(images: &[minikube::ListedImage]) -> Vec<String> {
+    let mut tags: Vec<String> = images
+        .iter()
+        .flat_map(|i| i.repo_tags.iter())
+        .filter(|t| is_ours(t))
+        .cloned()
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// True for `todo-backend:*` / `todo-frontend:*`, with or without a `docker.io/[library/]` prefix.
+pub fn is_ours(tag: &str) -> bool {
+    let name = tag
+        .strip_prefix("docker.io/library/")
+        .or_else(|| tag.strip_prefix("docker.io/"))
+        .unwrap_or(tag);
+    REPOSITORIES.iter().any(|r| {
+        name.strip_prefix(r)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })
+}
+
+#[derive(Deserialize)]
+struct DockerImageLine {
+    #[serde(rename = "Repository", default)]
+    repository: String,
+    #[serde(rename = "Tag", default)]
+    tag: String,
+}
+
+/// `repo:tag` of our images from `docker image ls --format '{{json .}}'` (one object per line).
+pub fn local_images(stdout: &str) -> Vec<String> {
+    let mut tags: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<DockerImageLine>(l.trim()).ok())
+        .filter(|i| i.tag != "<none>")
+        .map(|i| format!("{}:{}", i.repository, i.tag))
+        .filter(|t| is_ours(t))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// Works out what exists and what to remove; only read-only commands run here.
+pub fn plan(ctx: &Context, opts: &Options) -> Result<(Vec<Removal>, Vec<String>)> {
+    let mut removals = forward_removals(&ctx.root, &ctx.profile);
+    let mut notes = Vec::new();
+    let status = ctx.runner.output(&minikube::status(&ctx.profile))?;
+    let state = minikube::parse_status(status.code, &status.stdout)?;
+    match &state {
+        ClusterState::Missing => notes.push(format!(
+            "Minikube profile {} does not exist: nothing to remove in a cluster",
+            ctx.profile
+        )),
+        ClusterState::Stopped(host) if !opts.cluster => notes.push(format!(
+            "Minikube profile {} is not running (host {host}): releases, namespace and cluster images remain; \
+             start it (`minikube start -p {}`) and run clean again, or delete it with `cargo xtask clean --cluster`",
+            ctx.profile, ctx.profile
+        )),
+        ClusterState::Stopped(_) => {}
+        ClusterState::Running if opts.cluster => {}
+        ClusterState::Running => removals.extend(cluster_removals(ctx)?),
+    }
+    if opts.images {
+        let list = Cmd::new(&docker::program()).args([
+            "image",
+            "ls",
+            "--format",
+            "{{json .}}",
+            "--filter",
+            "reference=todo-backend",
+            "--filter",
+            "reference=todo-frontend",
+        ]);
+        let out = ctx.runner.output(&list)?;
+        if out.ok() {
+            for tag in local_images(&out.stdout) {
+                removals.push(Removal::Command {
+                    what: format!("local image {tag}"),
+                    cmd: Cmd::new(&docker::program())
+                        .args(["image", "rm", &tag])
+                        .mutating(),
+                });
+            }
+        } else {
+            notes.push(format!("local images not listed: docker: {}", out.reason()));
+        }
+    }
+    if opts.cluster && state != ClusterState::Missing {
+        removals.push(Removal::Command {
+            what: format!("Minikube profile {} (the whole cluster)", ctx.profile),
+            cmd: Cmd::new("minikube")
+                .args(["delete", "-p", &ctx.profile])
+                .mutating(),
+        });
+    }
+    Ok((removals, notes))
+}
+
+fn cluster_removals(ctx: &Context) -> Result<Vec<Removal>> {
+    let mut out = Vec::new();
+    for release in RELEASES {
+        let st = ctx
+            .runner
+            .output(&helm::status(release, &ctx.namespace, &ctx.profile))?;
+        if st.ok() {
+            out.push(Removal::Command {
+                what: format!("release {release} (namespace {})", ctx.namespace),
+                cmd: helm::uninstall(release, &ctx.namespace, &ctx.profile).arg("--wait"),
+            });
+        }
+    }
+    let ns = ctx
+        .runner
+        .output(&kubectl::get_namespace(&ctx.profile, &ctx.namespace))?;
+    if ns.ok() && namespace_is_ours(&ns.stdout)? {
+        out.push(Removal::Command {
+            what: format!("namespace {} (created by deploy)", ctx.namespace),
+            cmd: Cmd::new("kubectl")
+                .args([
+                    "--context",
+                    &ctx.profile,
+                    "delete",
+                    "namespace",
+                    &ctx.namespace,
+                    "--ignore-not-found",
+                ])
+                .mutating(),
+        });
+    }
+    let ls = ctx.runner.output(&minikube::image_ls(&ctx.profile))?;
+    if ls.ok() {
+        for tag in cluster_images(&minikube::parse_image_ls(&ls.stdout)?) {
+            out.push(Removal::Command {
+                what: format!("cluster image {tag}"),
+                cmd: Cmd::new("minikube")
+                    .args(["-p", &ctx.profile, "image", "rm", &tag])
+                    .mutating(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Asks before deleting the profile; refuses without a terminal unless `--yes`.
+fn confirm_cluster_delete(profile: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::step(format!(
+            "refusing to delete Minikube profile {profile} without confirmation: no terminal to ask on; \
+             pass --yes (XTASK_YES=1) to confirm"
+        ))
+        .into());
+    }
+    eprint!("Delete Minikube profile {profile} and everything in it? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("reading the confirmation")?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+        Ok(())
+    } else {
+        Err(Failure::step(format!("kept Minikube profile {profile}: not confirmed")).into())
+    }
+}
+
+fn remove(ctx: &Context, r: &Removal) -> Result<()> {
+    match r {
+        Removal::Forward { pid, pid_file } => {
+            crate::context::kill_group(*pid);
+            std::fs::remove_file(pid_file)
+                .with_context(|| format!("removing {}", pid_file.display()))
+        }
+        Removal::StalePidFile(f) => {
+            std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))
+        }
+        Removal::Command { cmd, .. } => {
+            let out = ctx.runner.output(cmd)?;
+            if out.ok() || kubectl::is_not_found(&out.stderr) {
+                Ok(())
+            } else {
+                anyhow::bail!("{}", out.reason())
+            }
+        }
+    }
+}
+
+fn say(ctx: &Context, event: &str, what: &str, detail: Option<&str>) {
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({"event": event, "object": what, "detail": detail})
+        );
+    } else {
+        match detail {
+            Some(d) => println!("{event}: {what}: {d}"),
+            None => println!("{event}: {what}"),
+        }
+    }
+}
 
 /// Runs the subcommand.
-pub fn run(_ctx: &Context, _args: &CleanArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+pub fn run(ctx: &Context, args: &CleanArgs) -> Result<()> {
+    let opts = Options::from(args);
+    let (removals, notes) = plan(ctx, &opts)?;
+    for n in &notes {
+        say(ctx, "note", n, None);
+    }
+    if removals.is_empty() {
+        say(ctx, "clean", "nothing to remove", None);
+        return Ok(());
+    }
+    if ctx.dry_run {
+        for r in &removals {
+            say(ctx, "would remove", &r.describe(), None);
+        }
+        return Ok(());
+    }
+    if opts.cluster {
+        confirm_cluster_delete(&ctx.profile, opts.yes)?;
+    }
+    let mut remaining = Vec::new();
+    for r in &removals {
+        match remove(ctx, r) {
+            Ok(()) => say(ctx, "removed", &r.describe(), None),
+            Err(e) => {
+                say(ctx, "failed", &r.describe(), Some(&format!("{e:#}")));
+                remaining.push(r.describe());
+            }
+        }
+    }
+    if remaining.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::step(format!(
+        "clean left {} thing(s) behind: {}; fix the cause and run `cargo xtask clean` again",
+        remaining.len(),
+        remaining.join(", ")
+    ))
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_our_images_only() {
+        for t in [
+            "todo-backend:3f9a1c2b7d4e",
+            "docker.io/library/todo-frontend:8be0d41f6a93",
+            "docker.io/todo-backend:x",
+        ] {
+            assert!(is_ours(t), "{t}");
+        }
+        for t in [
+            "todo-backend-postgresql:16",
+            "postgres:16",
+            "docker.io/library/todo:1",
+            "registry.k8s.io/pause:3.9",
+        ] {
+            assert!(!is_ours(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn cluster_images_from_image_ls() {
+        let json = r#"[{"id":"1a2b","repoDigests":[],"repoTags":["docker.io/library/todo-backend:3f9a1c2b7d4e"],"size":"81234567"},{"id":"3c4d","repoDigests":[],"repoTags":["registry.k8s.io/pause:3.10"],"size":"736000"},{"id":"5e6f","repoDigests":[],"repoTags":["docker.io/library/todo-frontend:8be0d41f6a93"],"size":"21000000"}]"#;
+        let images = match minikube::parse_image_ls(json) {
+            Ok(i) => i,
+            Err(e) => panic!("{e:#}"),
+        };
+        assert_eq!(
+            cluster_images(&images),
+            [
+                "docker.io/library/todo-backend:3f9a1c2b7d4e",
+                "docker.io/library/todo-frontend:8be0d41f6a93"
+            ]
+        );
+    }
+
+    #[test]
+    fn local_images_skip_dangling_and_foreign() {
+        let out = concat!(
+            r#"{"Containers":"N/A","CreatedAt":"2026-11-25 21:30:00 +0000 UTC","Digest":"\u003cnone\u003e","ID":"0f1e2d3c4b5a","Repository":"todo-backend","Size":"38.2MB","Tag":"3f9a1c2b7d4e"}"#,
+            "\n",
+            r#"{"Containers":"N/A","ID":"9a8b7c6d5e4f","Repository":"todo-backend","Size":"38.2MB","Tag":"<none>"}"#,
+            "\n",
+            r#"{"Containers":"N/A","ID":"aa","Repository":"postgres","Size":"400MB","Tag":"16"}"#,
+            "\n"
+        );
+        assert_eq!(local_images(out), ["todo-backend:3f9a1c2b7d4e"]);
+    }
+
+    #[test]
+    fn namespace_deleted_only_when_labelled() {
+        let ours = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"labels":{"app.kubernetes.io/managed-by":"todo-xtask","kubernetes.io/metadata.name":"todo"},"name":"todo"}}"#;
+        let theirs = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"labels":{"kubernetes.io/metadata.name":"todo"},"name":"todo"}}"#;
+        assert!(matches!(namespace_is_ours(ours), Ok(true)));
+        assert!(matches!(namespace_is_ours(theirs), Ok(false)));
+    }
+
+    #[test]
+    fn pid_files_of_this_profile_only() {
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        };
+        let cache = dir.path().join(".cache/xtask");
+        std::fs::create_dir_all(&cache).unwrap_or_else(|e| panic!("{e}"));
+        for f in [
+            "forward-todo.pid",
+            "forward-todo.backend.pid",
+            "forward-todo2.pid",
+            "forward-other.pid",
+            "notes.txt",
+        ] {
+            std::fs::write(cache.join(f), "999999999\n").unwrap_or_else(|e| panic!("{e}"));
+        }
+        let files = forward_pid_files(dir.path(), "todo");
+        let names: Vec<_> = files
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str())
+            .collect();
+        assert_eq!(names, ["forward-todo.backend.pid", "forward-todo.pid"]);
+        // The pid does not run a port-forward: the file is stale, no process is touched.
+        let removals = forward_removals(dir.path(), "todo");
+        assert!(removals
+            .iter()
+            .all(|r| matches!(r, Removal::StalePidFile(_))));
+        assert!(!is_port_forward(std::process::id()));
+    }
 }
