@@ -99,10 +99,15 @@ impl Config {
 
         let database_url = get("DATABASE_URL").ok_or(ConfigError::Missing("DATABASE_URL"))?;
         // Only the error kind is reported: sqlx's message could echo the URL, and with it the password.
-        PgConnectOptions::from_str(&database_url).map_err(|_| ConfigError::Invalid {
-            name: "DATABASE_URL",
-            reason: "not a valid postgres:// URL".into(),
-        })?;
+        let scheme_ok = ["postgres://", "postgresql://"]
+            .iter()
+            .any(|p| database_url.starts_with(p));
+        if !scheme_ok || PgConnectOptions::from_str(&database_url).is_err() {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_URL",
+                reason: "not a valid postgres:// URL".into(),
+            });
+        }
 
         let auth_secret = get("AUTH_SECRET").ok_or(ConfigError::Missing("AUTH_SECRET"))?;
         if auth_secret.chars().count() < MIN_AUTH_SECRET_LEN {
