@@ -256,11 +256,6 @@ impl Runner {
         }
     }
 
-    /// True under --dry-run.
-    pub fn dry_run(&self) -> bool {
-        self.dry_run
-    }
-
     /// The mutating commands recorded under --dry-run, in order.
     pub fn planned(&self) -> Vec<String> {
         self.planned.lock().map(|p| p.clone()).unwrap_or_default()
@@ -356,14 +351,9 @@ impl Runner {
             };
             if let Some(r) = reason {
                 kill_group(pid);
-                let out = rx
-                    .recv_timeout(Duration::from_secs(10))
-                    .ok()
-                    .and_then(Result::ok);
-                return Ok(Watched::Stopped {
-                    reason: r,
-                    output: out,
-                });
+                // Reap the killed child so no zombie or pipe reader is left behind.
+                let _ = rx.recv_timeout(Duration::from_secs(10));
+                return Ok(Watched::Stopped { reason: r });
             }
         }
     }
@@ -402,8 +392,6 @@ pub enum Watched {
     Stopped {
         /// Why it was stopped.
         reason: String,
-        /// What it printed until then.
-        output: Option<Output>,
     },
 }
 
@@ -540,7 +528,8 @@ pub struct Context {
     pub profile: String,
     /// Namespace of the releases.
     pub namespace: String,
-    /// -v level.
+    /// -v level (for subcommands that print more with -vv).
+    #[allow(dead_code)]
     pub verbose: u8,
     /// --json.
     pub json: bool,

@@ -1,1 +1,240 @@
-//! (being written)
+//! Content hash of an image's inputs: the Dockerfile, the workspace manifest and lock file, the crate's
+//! sources and its path dependencies' sources; sorted, git-ignored files left out. First 12 hex = the tag.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use sha2::{Digest, Sha256};
+
+/// What goes into one image.
+#[derive(Debug, Clone)]
+pub struct ImageInputs {
+    /// Workspace root (the build context).
+    pub root: PathBuf,
+    /// Dockerfile, relative to the root.
+    pub dockerfile: PathBuf,
+    /// The crate directory, relative to the root.
+    pub crate_dir: PathBuf,
+}
+
+/// The image tag: first 12 hex of the sha256 over the inputs.
+pub fn image_tag(inputs: &ImageInputs) -> Result<String> {
+    let files = input_files(inputs)?;
+    let mut h = Sha256::new();
+    for rel in &files {
+        let bytes = std::fs::read(inputs.root.join(rel)).with_context(|| format!("reading {}", rel.display()))?;
+        // Path and length framing: moving bytes between files changes the hash.
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(hex[..12].to_string())
+}
+
+/// The sorted list of input files, relative to the root.
+pub fn input_files(inputs: &ImageInputs) -> Result<Vec<PathBuf>> {
+    let root = &inputs.root;
+    let mut dirs = vec![inputs.crate_dir.clone()];
+    let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut i = 0;
+    while i < dirs.len() {
+        let dir = dirs[i].clone();
+        i += 1;
+        if !seen.insert(dir.clone()) {
+            continue;
+        }
+        let manifest = root.join(&dir).join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+        for dep in path_dependencies(&text) {
+            let joined = normalize(&dir.join(dep));
+            if !seen.contains(&joined) {
+                dirs.push(joined);
+            }
+        }
+    }
+    let mut files: BTreeSet<PathBuf> = BTreeSet::new();
+    for f in [inputs.dockerfile.clone(), PathBuf::from("Cargo.toml"), PathBuf::from("Cargo.lock")] {
+        if root.join(&f).is_file() {
+            files.insert(f);
+        }
+    }
+    for dir in &seen {
+        files.extend(list_dir(root, dir)?);
+    }
+    Ok(files.into_iter().collect())
+}
+
+/// `path = "..."` values of the `[dependencies]`/`[build-dependencies]` tables (dev-dependencies don't go into images).
+pub fn path_dependencies(manifest: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_deps = false;
+    let mut dep_table = false;
+    for line in manifest.lines() {
+        let l = line.trim();
+        if l.starts_with('#') || l.is_empty() {
+            continue;
+        }
+        if l.starts_with('[') {
+            let name = l.trim_matches(|c| c == '[' || c == ']').trim();
+            in_deps = matches!(name, "dependencies" | "build-dependencies");
+            dep_table = name.starts_with("dependencies.") || name.starts_with("build-dependencies.");
+            continue;
+        }
+        if !(in_deps || dep_table) {
+            continue;
+        }
+        let l = l.split(" #").next().unwrap_or(l);
+        if let Some(pos) = l.find("path") {
+            let rest = l[pos + 4..].trim_start();
+            if let Some(rest) = rest.strip_prefix('=') {
+                let rest = rest.trim_start();
+                if let Some(rest) = rest.strip_prefix('"') {
+                    if let Some(end) = rest.find('"') {
+                        out.push(rest[..end].to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Files under `dir`: git's view (tracked + untracked, ignored excluded) when in a git checkout, else a walk
+/// that skips `target/` and hidden directories.
+fn list_dir(root: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
+    if root.join(".git").exists() {
+        let out = std::process::Command::new("git")
+            .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--"])
+            .arg(dir)
+            .current_dir(root)
+            .output();
+        if let Ok(out) = out {
+            if out.status.success() {
+                return Ok(out
+                    .stdout
+                    .split(|b| *b == 0)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| PathBuf::from(String::from_utf8_lossy(s).into_owned()))
+                    // Deleted-but-tracked files are listed by --cached; they are not inputs.
+                    .filter(|p| root.join(p).is_file())
+                    .collect());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, dir, &mut out)?;
+    Ok(out)
+}
+
+fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let abs = root.join(rel);
+    for entry in std::fs::read_dir(&abs).with_context(|| format!("listing {}", abs.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name_s = name.to_string_lossy();
+        if name_s.starts_with('.') || name_s == "target" {
+            continue;
+        }
+        let child = rel.join(&name);
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            walk(root, &child, out)?;
+        } else if ft.is_file() {
+            out.push(child);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+        }
+        std::fs::write(p, text).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn ws() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let r = t.path();
+        write(r, "Cargo.toml", "[workspace]\n");
+        write(r, "Cargo.lock", "# lock\n");
+        write(r, "backend/Dockerfile", "FROM x\n");
+        write(
+            r,
+            "backend/Cargo.toml",
+            "[package]\nname='backend'\n[dependencies]\nagent = { path = \"../agent\" }\n# old = { path = \"../old\" }\n[dev-dependencies]\ntestkit = { path = \"../testkit\" }\n",
+        );
+        write(r, "backend/src/main.rs", "fn main() {}\n");
+        write(r, "backend/target/debug/junk", "x");
+        write(r, "agent/Cargo.toml", "[package]\nname='agent'\n");
+        write(r, "agent/src/lib.rs", "");
+        write(r, "testkit/Cargo.toml", "[package]\nname='testkit'\n");
+        write(r, "testkit/src/lib.rs", "");
+        write(r, "frontend/src/main.rs", "");
+        t
+    }
+
+    fn inputs(root: &Path) -> ImageInputs {
+        ImageInputs { root: root.into(), dockerfile: "backend/Dockerfile".into(), crate_dir: "backend".into() }
+    }
+
+    #[test]
+    fn path_deps_skip_comments_and_dev_deps() {
+        let m = "[dependencies]\na = { path = \"../a\" }\n# b = { path = \"../b\" }\n[dev-dependencies]\nc = { path = \"../c\" }\n[dependencies.d]\npath = \"../d\"\n";
+        assert_eq!(path_dependencies(m), ["../a", "../d"]);
+    }
+
+    #[test]
+    fn inputs_are_sorted_and_include_path_deps_only() {
+        let t = ws();
+        let files = input_files(&inputs(t.path())).unwrap_or_default();
+        let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "Cargo.lock",
+                "Cargo.toml",
+                "agent/Cargo.toml",
+                "agent/src/lib.rs",
+                "backend/Cargo.toml",
+                "backend/Dockerfile",
+                "backend/src/main.rs"
+            ]
+        );
+    }
+
+    #[test]
+    fn tag_changes_with_inputs_only() {
+        let t = ws();
+        let a = image_tag(&inputs(t.path())).unwrap_or_default();
+        assert_eq!(a.len(), 12);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        write(t.path(), "frontend/src/main.rs", "changed");
+        write(t.path(), "testkit/src/lib.rs", "changed");
+        assert_eq!(image_tag(&inputs(t.path())).unwrap_or_default(), a);
+        write(t.path(), "agent/src/lib.rs", "changed");
+        assert_ne!(image_tag(&inputs(t.path())).unwrap_or_default(), a);
+    }
+}

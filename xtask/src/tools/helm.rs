@@ -88,8 +88,6 @@ pub fn status(release: &str, namespace: &str, context: &str) -> Cmd {
 /// The part of `helm status -o json` the xtask reads.
 #[derive(Debug, Deserialize)]
 pub struct Status {
-    /// Release name.
-    pub name: String,
     /// Release info.
     pub info: StatusInfo,
     /// Current revision (absent in some goldens).
@@ -132,9 +130,6 @@ pub struct Revision {
     pub revision: u32,
     /// `deployed`, `superseded`, `failed`...
     pub status: String,
-    /// Chart name-version.
-    #[serde(default)]
-    pub chart: String,
 }
 
 /// Parses `helm history -o json`.

@@ -76,6 +76,11 @@ pub fn get_pods(context: &str, ns: &str, selector: &str) -> Cmd {
     ])
 }
 
+/// `kubectl --context C -n NS get events --field-selector type=Warning -o json`.
+pub fn get_warning_events(context: &str, ns: &str) -> Cmd {
+    kc(context).args(["--namespace", ns, "get", "events", "--field-selector", "type=Warning", "-o", "json"])
+}
+
 /// `kubectl --context C -n NS logs POD -c CONTAINER --tail N [--previous]`.
 pub fn logs(context: &str, ns: &str, pod: &str, container: &str, tail: u32, previous: bool) -> Cmd {
     let c = kc(context).args([

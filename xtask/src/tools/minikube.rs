@@ -35,9 +35,6 @@ pub const EXIT_PROFILE_NOT_FOUND: i32 = 85;
 /// One node of `minikube status -o json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NodeStatus {
-    /// Node name.
-    #[serde(rename = "Name")]
-    pub name: String,
     /// `Running`, `Stopped`, `Nonexistent`...
     #[serde(rename = "Host")]
     pub host: String,
@@ -47,9 +44,6 @@ pub struct NodeStatus {
     /// API server state.
     #[serde(rename = "APIServer")]
     pub apiserver: String,
-    /// `Configured` when the kubeconfig context exists.
-    #[serde(rename = "Kubeconfig")]
-    pub kubeconfig: String,
 }
 
 /// The state of a profile, derived from `minikube status`.
@@ -121,12 +115,9 @@ pub fn profile_list() -> Cmd {
 /// Parsed `minikube profile list -o json`.
 #[derive(Debug, Deserialize)]
 pub struct ProfileList {
-    /// Profiles that load.
+    /// Profiles that load (broken ones are under `invalid`, not read).
     #[serde(default)]
     pub valid: Vec<Profile>,
-    /// Broken profiles.
-    #[serde(default)]
-    pub invalid: Vec<Profile>,
 }
 
 /// One profile.
@@ -135,9 +126,6 @@ pub struct Profile {
     /// Profile name.
     #[serde(rename = "Name")]
     pub name: String,
-    /// `OK`, `Running`, `Stopped`...
-    #[serde(rename = "Status", default)]
-    pub status: String,
     /// The cluster config.
     #[serde(rename = "Config")]
     pub config: Option<ProfileConfig>,
@@ -146,9 +134,6 @@ pub struct Profile {
 /// The part of a profile's config the xtask reads.
 #[derive(Debug, Deserialize)]
 pub struct ProfileConfig {
-    /// Driver such as `docker`.
-    #[serde(rename = "Driver", default)]
-    pub driver: String,
     /// Kubernetes settings.
     #[serde(rename = "KubernetesConfig")]
     pub kubernetes_config: KubernetesConfig,
@@ -211,9 +196,6 @@ pub fn image_ls(profile: &str) -> Cmd {
 /// One image of `minikube image ls --format json` (`size` is a string of bytes).
 #[derive(Debug, Deserialize)]
 pub struct ListedImage {
-    /// Image id.
-    #[serde(default)]
-    pub id: String,
     /// Tags such as `docker.io/library/todo-backend:abc`.
     #[serde(rename = "repoTags", default)]
     pub repo_tags: Vec<String>,

@@ -1,0 +1,55 @@
+//! Step 4: images reach the node without a registry; images the node already has are skipped.
+
+use anyhow::Result;
+
+use super::{Check, State, Step};
+use crate::context::{Context, Failure};
+use crate::progress::Reporter;
+use crate::tools::minikube;
+
+/// The load step.
+pub struct Load;
+
+fn missing_on_node(ctx: &Context, st: &State) -> Result<Vec<String>> {
+    if !st.cluster_up {
+        return Ok(st.images.iter().map(|i| i.reference()).collect());
+    }
+    let out = ctx.runner.output(&minikube::image_ls(&ctx.profile))?;
+    if !out.ok() {
+        return Err(Failure::step(format!("`minikube -p {} image ls` failed: {}", ctx.profile, out.reason())).into());
+    }
+    let listed = minikube::parse_image_ls(&out.stdout)?;
+    Ok(st.images.iter().map(|i| i.reference()).filter(|r| !minikube::has_image(&listed, r)).collect())
+}
+
+impl Step for Load {
+    fn name(&self) -> &'static str {
+        "load"
+    }
+
+    fn check(&self, ctx: &Context, st: &mut State) -> Result<Check> {
+        if !st.docker_env.is_empty() {
+            // The images step checked (or built) them in the node's own daemon.
+            return Ok(Check::Skip("images live in the node's docker".into()));
+        }
+        if missing_on_node(ctx, st)?.is_empty() {
+            return Ok(Check::Skip("the node has both images".into()));
+        }
+        Ok(Check::Run)
+    }
+
+    fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {
+        let missing = missing_on_node(ctx, st)?;
+        for r in &missing {
+            rep.note(self.name(), &format!("loading {r}"));
+            let out = ctx.runner.output(&minikube::image_load(&ctx.profile, r))?;
+            if !out.ok() {
+                return Err(Failure::step(format!("`minikube image load {r}` failed: {}", out.reason())).into());
+            }
+            if let Some(i) = st.images.iter_mut().find(|i| &i.reference() == r) {
+                i.loaded = true;
+            }
+        }
+        Ok(format!("loaded {}", missing.join(", ")))
+    }
+}

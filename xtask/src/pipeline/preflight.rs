@@ -1,0 +1,184 @@
+//! Step 1: tools found, versions supported, docker daemon up. Every problem is reported at once, with its fix.
+
+use anyhow::Result;
+
+use super::{Check, State, Step};
+use crate::context::{Context, Failure, Output};
+use crate::progress::Reporter;
+use crate::tools::{docker, helm, kubectl, minikube, Version};
+
+/// Oldest supported versions.
+pub const MIN_DOCKER: Version = Version::new(20, 10, 0);
+/// Oldest supported minikube.
+pub const MIN_MINIKUBE: Version = Version::new(1, 30, 0);
+/// Oldest supported helm (3.8: OCI and `--wait` for jobs settled).
+pub const MIN_HELM: Version = Version::new(3, 8, 0);
+/// Oldest supported kubectl.
+pub const MIN_KUBECTL: Version = Version::new(1, 27, 0);
+
+/// The preflight step.
+pub struct Preflight;
+
+/// A tool the deploy needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    /// Program name.
+    pub name: &'static str,
+    /// Minimum version.
+    pub min: Version,
+    /// How to install it.
+    pub fix: &'static str,
+}
+
+/// The four tools.
+pub const TOOLS: [Tool; 4] = [
+    Tool {
+        name: "docker",
+        min: MIN_DOCKER,
+        fix: "install Docker Engine (https://docs.docker.com/engine/install/, Debian: `apt-get install docker.io`)",
+    },
+    Tool { name: "minikube", min: MIN_MINIKUBE, fix: "install minikube (https://minikube.sigs.k8s.io/docs/start/)" },
+    Tool { name: "helm", min: MIN_HELM, fix: "install Helm 3.8+ or Helm 4 (https://helm.sh/docs/intro/install/)" },
+    Tool { name: "kubectl", min: MIN_KUBECTL, fix: "install kubectl (https://kubernetes.io/docs/tasks/tools/)" },
+];
+
+/// What preflight found about one tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// Not on PATH.
+    Missing,
+    /// Version could not be read.
+    Unreadable(String),
+    /// Older than supported.
+    TooOld(Version),
+    /// Fine.
+    Ok(Version),
+}
+
+/// Turns the answers into a problem list (empty when all is fine).
+pub fn problems(findings: &[(Tool, Finding)], docker_daemon: Option<Result<(), String>>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (t, f) in findings {
+        match f {
+            Finding::Missing => out.push(format!("{} not found on PATH: {}", t.name, t.fix)),
+            Finding::Unreadable(e) => out.push(format!("{}: cannot read its version ({e}): {}", t.name, t.fix)),
+            Finding::TooOld(v) => out.push(format!("{} {v} is too old (need >= {}): {}", t.name, t.min, t.fix)),
+            Finding::Ok(_) => {}
+        }
+    }
+    if let Some(Err(e)) = docker_daemon {
+        out.push(format!(
+            "docker daemon not reachable ({e}): start it (`sudo systemctl start docker`, or run `dockerd` as root)"
+        ));
+    }
+    out
+}
+
+fn version_of(tool: &str, out: &Output) -> Result<Version, String> {
+    let v = match tool {
+        "docker" => docker::DockerVersion::parse(&out.stdout).ok().and_then(|v| v.client_version()),
+        "minikube" => serde_json::from_str::<minikube::MinikubeVersion>(out.stdout.trim())
+            .ok()
+            .and_then(|v| Version::parse_loose(&v.minikube_version)),
+        "helm" => helm::parse_version(&out.stdout).map(|v| v.0),
+        _ => kubectl::KubectlVersion::parse(&out.stdout).ok(),
+    };
+    v.ok_or_else(|| out.reason())
+}
+
+impl Step for Preflight {
+    fn name(&self) -> &'static str {
+        "preflight"
+    }
+
+    fn check(&self, _ctx: &Context, _st: &mut State) -> Result<Check> {
+        Ok(Check::Run)
+    }
+
+    fn run(&self, ctx: &Context, st: &mut State, _rep: &mut Reporter) -> Result<String> {
+        let docker_prog = docker::program();
+        // Version queries run in parallel: four process start-ups instead of four in a row.
+        let answers: Vec<(Tool, Finding, Option<Output>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = TOOLS
+                .iter()
+                .map(|t| {
+                    let runner = ctx.runner.clone();
+                    let prog = if t.name == "docker" { docker_prog.clone() } else { t.name.to_string() };
+                    s.spawn(move || {
+                        if which::which(&prog).is_err() {
+                            return (*t, Finding::Missing, None);
+                        }
+                        let cmd = match t.name {
+                            "docker" => docker::version(),
+                            "minikube" => minikube::version(),
+                            "helm" => helm::version(),
+                            _ => kubectl::version(),
+                        };
+                        match runner.output(&cmd) {
+                            Ok(out) => {
+                                let f = match version_of(t.name, &out) {
+                                    Ok(v) if v < t.min => Finding::TooOld(v),
+                                    Ok(v) => Finding::Ok(v),
+                                    Err(e) => Finding::Unreadable(e),
+                                };
+                                (*t, f, Some(out))
+                            }
+                            Err(e) => (*t, Finding::Unreadable(format!("{e:#}")), None),
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let daemon = answers.iter().find(|a| a.0.name == "docker").and_then(|(_, f, out)| match (f, out) {
+            (Finding::Ok(_) | Finding::TooOld(_), Some(out)) => Some(
+                match docker::DockerVersion::parse(&out.stdout).ok().and_then(|v| v.server) {
+                    Some(_) => Ok(()),
+                    None => Err(out.reason()),
+                },
+            ),
+            _ => None,
+        });
+        let findings: Vec<(Tool, Finding)> = answers.iter().map(|(t, f, _)| (*t, f.clone())).collect();
+        let list = problems(&findings, daemon);
+        if !list.is_empty() {
+            let mut msg = format!("{} prerequisite problem(s):", list.len());
+            for p in &list {
+                msg.push_str("\n  - ");
+                msg.push_str(p);
+            }
+            return Err(Failure::prereq(msg).into());
+        }
+        let helm_out = answers.iter().find(|a| a.0.name == "helm").and_then(|a| a.2.as_ref());
+        st.helm = helm_out.and_then(|o| helm::parse_version(&o.stdout)).map(|v| v.1);
+        let versions: Vec<String> = findings
+            .iter()
+            .filter_map(|(t, f)| match f {
+                Finding::Ok(v) => Some(format!("{} {v}", t.name)),
+                _ => None,
+            })
+            .collect();
+        Ok(versions.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_problems_are_listed_with_fixes() {
+        let f = vec![
+            (TOOLS[0], Finding::Ok(Version::new(20, 10, 24))),
+            (TOOLS[1], Finding::Missing),
+            (TOOLS[2], Finding::TooOld(Version::new(3, 7, 0))),
+            (TOOLS[3], Finding::Ok(Version::new(1, 31, 0))),
+        ];
+        let p = problems(&f, Some(Err("Cannot connect to the Docker daemon".into())));
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].contains("minikube not found") && p[0].contains("https://minikube.sigs.k8s.io"));
+        assert!(p[1].contains("helm 3.7.0 is too old (need >= 3.8.0)"));
+        assert!(p[2].contains("docker daemon not reachable") && p[2].contains("dockerd"));
+        assert!(problems(&f[..1], Some(Ok(()))).is_empty());
+    }
+}

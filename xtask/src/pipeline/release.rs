@@ -1,0 +1,286 @@
+//! Step 5: the namespace exists, both charts are installed with `helm upgrade --install`, and the rollout is
+//! watched so that a failure that waiting cannot fix stops the deploy at once with a classified reason.
+
+use std::cell::{Cell, RefCell};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::{Check, State, Step};
+use crate::context::{Context, Failure, Watched};
+use crate::diagnose::{classify_rollout, Finding};
+use crate::kube::{parse_items, Event, Pod};
+use crate::progress::{Budget, Reporter};
+use crate::secrets::{Secrets, TempValues};
+use crate::tools::helm::{self, Flavor, Upgrade};
+use crate::tools::kubectl;
+
+/// Label on a namespace that deploy created (clean deletes only those).
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by=todo-xtask";
+/// Budget: a helm release.
+pub const HELM_BUDGET: Duration = Duration::from_secs(60);
+/// Budget: pods ready after the release starts.
+pub const READY_BUDGET: Duration = Duration::from_secs(30);
+/// How often the rollout is polled while helm waits.
+const POLL_EVERY: Duration = Duration::from_secs(2);
+
+/// The release step.
+pub struct Release;
+
+/// Generated (non-secret) values of a chart: image and settings from docs/contracts.md.
+pub fn chart_values(service: &str, repository: &str, tag: &str) -> serde_json::Value {
+    let mut v = json!({ "image": { "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent" } });
+    if service == "frontend" {
+        v["backendUrl"] = json!("http://todo-backend:8000");
+    }
+    v
+}
+
+fn ensure_namespace(ctx: &Context, st: &State) -> Result<String> {
+    let ns = &ctx.namespace;
+    if st.cluster_up {
+        let out = ctx.runner.output(&kubectl::get_namespace(&ctx.profile, ns))?;
+        if out.ok() {
+            return Ok(format!("namespace {ns} exists"));
+        }
+        if !kubectl::is_not_found(&out.stderr) {
+            return Err(Failure::step(format!("cannot read namespace {ns}: {}", out.reason())).into());
+        }
+    }
+    for cmd in [kubectl::create_namespace(&ctx.profile, ns), kubectl::label_namespace(&ctx.profile, ns, MANAGED_BY)] {
+        let out = ctx.runner.output(&cmd)?;
+        if !out.ok() {
+            return Err(Failure::step(format!("`{}` failed: {}", cmd.display(), out.reason())).into());
+        }
+    }
+    Ok(format!("namespace {ns} created"))
+}
+
+/// Pods and warning events of a release, for the classifier.
+fn observe(ctx: &Context, release: &str) -> Option<(Vec<Pod>, Vec<Event>)> {
+    let sel = format!("app.kubernetes.io/instance={release}");
+    let out = ctx.runner.output(&kubectl::get_pods(&ctx.profile, &ctx.namespace, &sel)).ok()?;
+    if !out.ok() {
+        return None;
+    }
+    let pods: Vec<Pod> = parse_items(&out.stdout).ok()?;
+    let ev = ctx.runner.output(&kubectl::get_warning_events(&ctx.profile, &ctx.namespace)).ok();
+    let events: Vec<Event> = ev.filter(|o| o.ok()).and_then(|o| parse_items(&o.stdout).ok()).unwrap_or_default();
+    Some((pods, events))
+}
+
+/// Last log lines of crashed containers, to show with a crash-loop finding.
+fn crash_logs(ctx: &Context, pods: &[Pod]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in pods {
+        for cs in &p.status.container_statuses {
+            let crashed = cs.state.waiting.as_ref().is_some_and(|w| w.reason == "CrashLoopBackOff")
+                || cs.last_state.terminated.is_some();
+            if !crashed {
+                continue;
+            }
+            let cmd = kubectl::logs(&ctx.profile, &ctx.namespace, &p.metadata.name, &cs.name, 20, true);
+            if let Ok(o) = ctx.runner.output(&cmd) {
+                if o.ok() && !o.stdout.trim().is_empty() {
+                    out.push(format!("last log lines of {}/{}:\n{}", p.metadata.name, cs.name, indent(&o.stdout)));
+                }
+            }
+            if out.len() >= 2 {
+                return out;
+            }
+        }
+    }
+    out
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn roll_back(ctx: &Context, release: &str) -> String {
+    let hist = ctx
+        .runner
+        .output(&helm::history(release, &ctx.namespace, &ctx.profile))
+        .ok()
+        .filter(|o| o.ok())
+        .and_then(|o| helm::parse_history(&o.stdout).ok())
+        .unwrap_or_default();
+    let (cmd, done) = match helm::rollback_target(&hist) {
+        Some(rev) => (helm::rollback(release, rev, &ctx.namespace, &ctx.profile), format!("rolled back to revision {rev}")),
+        // First install: what --atomic does, uninstall the failed release.
+        None => (helm::uninstall(release, &ctx.namespace, &ctx.profile), "failed first install uninstalled".to_string()),
+    };
+    match ctx.runner.output(&cmd) {
+        Ok(o) if o.ok() => format!("release {release} {done}"),
+        Ok(o) => format!("release {release} NOT rolled back: {}", o.reason()),
+        Err(e) => format!("release {release} NOT rolled back: {e:#}"),
+    }
+}
+
+/// Installs one chart while watching its pods.
+fn install(ctx: &Context, st: &mut State, rep: &Reporter, service: &'static str, values: &[&Path]) -> Result<String> {
+    let release = format!("todo-{service}");
+    let chart = ctx.root.join("helm").join(service);
+    let flavor = st.helm.unwrap_or(Flavor::Helm3);
+    let up = Upgrade {
+        release: &release,
+        chart: &chart,
+        namespace: &ctx.namespace,
+        context: &ctx.profile,
+        values: values.to_vec(),
+        timeout_secs: st.args.timeout,
+        flavor,
+    };
+    rep.note("release", &format!("helm upgrade --install {release}"));
+    let started = Instant::now();
+    let last_poll = Cell::new(Instant::now());
+    let ready_at: Cell<Option<Duration>> = Cell::new(None);
+    let seen: RefCell<Vec<Pod>> = RefCell::new(Vec::new());
+    let finding: RefCell<Option<Finding>> = RefCell::new(None);
+    let watch = || -> Option<String> {
+        if ctx.dry_run || last_poll.get().elapsed() < POLL_EVERY {
+            return None;
+        }
+        last_poll.set(Instant::now());
+        let (pods, events) = observe(ctx, &release)?;
+        if ready_at.get().is_none() && !pods.is_empty() && pods.iter().all(Pod::is_ready) {
+            ready_at.set(Some(started.elapsed()));
+        }
+        let f = classify_rollout(&pods, &events);
+        *seen.borrow_mut() = pods;
+        let f = f?;
+        let reason = f.what.clone();
+        *finding.borrow_mut() = Some(f);
+        Some(reason)
+    };
+    let grace = Duration::from_secs(st.args.timeout + 30);
+    let mut cmd = helm::upgrade_install(&up);
+    for s in &st.secret_values {
+        cmd = cmd.secret(s.clone());
+    }
+    let result = ctx.runner.output_until(&cmd, grace, &watch)?;
+    let took = started.elapsed();
+    match result {
+        Watched::Done(out) if out.ok() => {
+            st.budgets.push(Budget { name: if service == "backend" { "helm todo-backend" } else { "helm todo-frontend" }, measured: took, budget: HELM_BUDGET });
+            let ready = ready_at.get().unwrap_or(took);
+            st.budgets.push(Budget { name: if service == "backend" { "pods ready backend" } else { "pods ready frontend" }, measured: ready, budget: READY_BUDGET });
+            Ok(format!("{release} {}", describe_revision(ctx, &release)))
+        }
+        Watched::Done(out) => {
+            // helm rolled back itself (--atomic / --rollback-on-failure); classify what it saw.
+            let pods = observe(ctx, &release).map(|(p, e)| (classify_rollout(&p, &e), p));
+            let mut msg = format!("helm upgrade --install {release} failed: {}", out.reason());
+            if let Some((Some(f), p)) = pods {
+                msg.push('\n');
+                msg.push_str(&f.render());
+                for l in crash_logs(ctx, &p) {
+                    msg.push_str(&l);
+                    msg.push('\n');
+                }
+            }
+            Err(Failure::step(msg).into())
+        }
+        Watched::Stopped { reason, .. } => {
+            let mut msg = format!("rollout of {release} stopped early: {reason}\n");
+            if let Some(f) = finding.borrow().as_ref() {
+                msg.push_str(&f.render());
+            }
+            for l in crash_logs(ctx, &seen.borrow()) {
+                msg.push_str(&l);
+                msg.push('\n');
+            }
+            msg.push_str(&roll_back(ctx, &release));
+            msg.push_str(&format!("\nmore: cargo xtask diagnose -p {} -n {}", ctx.profile, ctx.namespace));
+            Err(Failure::step(msg).into())
+        }
+    }
+}
+
+fn describe_revision(ctx: &Context, release: &str) -> String {
+    if ctx.dry_run {
+        return "(dry run)".into();
+    }
+    ctx.runner
+        .output(&helm::status(release, &ctx.namespace, &ctx.profile))
+        .ok()
+        .filter(|o| o.ok())
+        .and_then(|o| helm::Status::parse(&o.stdout).ok())
+        .map(|s| match s.version {
+            Some(v) => format!("rev {v} {}", s.info.status),
+            None => s.info.status,
+        })
+        .unwrap_or_else(|| "installed".into())
+}
+
+impl Step for Release {
+    fn name(&self) -> &'static str {
+        "release"
+    }
+
+    fn check(&self, ctx: &Context, _st: &mut State) -> Result<Check> {
+        for chart in ["backend", "frontend"] {
+            let p = ctx.root.join("helm").join(chart).join("Chart.yaml");
+            if !p.is_file() {
+                return Err(Failure::step(format!("chart not found: {}", p.display())).into());
+            }
+        }
+        Ok(Check::Run)
+    }
+
+    fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {
+        let secrets = Secrets::load(st.args.env_file.as_deref())?;
+        // Never on a command line, but redacted anyway should a values path or message ever echo one.
+        st.secret_values = secrets.values();
+        let mut details = vec![ensure_namespace(ctx, st)?];
+        let extra: Vec<std::path::PathBuf> = st.args.values.clone();
+        for service in ["backend", "frontend"] {
+            let img = st
+                .images
+                .iter()
+                .find(|i| i.service == service)
+                .map(|i| (i.repository.clone(), i.tag.clone()))
+                .ok_or_else(|| Failure::step(format!("no image tag for {service}")))?;
+            let generated = TempValues::write(&format!("todo-{service}-values-"), &chart_values(service, &img.0, &img.1))?;
+            let secret_file = match service {
+                "backend" if secrets != Secrets::default() => Some(TempValues::write("todo-secrets-", &secrets.backend_values())?),
+                _ => None,
+            };
+            let mut files: Vec<&Path> = vec![generated.path()];
+            files.extend(extra.iter().map(|p| p.as_path()));
+            if let Some(s) = &secret_file {
+                files.push(s.path());
+            }
+            details.push(install(ctx, st, rep, service, &files)?);
+            // secret_file drops here: the 0600 file is gone before the next release starts.
+        }
+        Ok(details.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_follow_the_contract() {
+        let b = chart_values("backend", "todo-backend", "0123456789ab");
+        assert_eq!(b["image"]["tag"], "0123456789ab");
+        assert_eq!(b["image"]["pullPolicy"], "IfNotPresent");
+        assert!(b.get("backendUrl").is_none());
+        let f = chart_values("frontend", "todo-frontend", "x");
+        assert_eq!(f["backendUrl"], "http://todo-backend:8000");
+    }
+
+    #[test]
+    fn crash_loop_fixture_is_classified() {
+        let pods: Vec<Pod> = parse_items(include_str!("../../tests/fixtures/kubectl/pods-crashloopbackoff.json")).unwrap_or_default();
+        assert!(!pods.is_empty());
+        let f = classify_rollout(&pods, &[]);
+        assert!(f.is_some(), "crash loop not classified");
+        let ready: Vec<Pod> = parse_items(include_str!("../../tests/fixtures/kubectl/pods-running-ready.json")).unwrap_or_default();
+        assert!(classify_rollout(&ready, &[]).is_none());
+    }
+}
