@@ -1,0 +1,209 @@
+//! Test harness: the real backend (on a fresh PostgreSQL database) and the frontend, both in-process,
+//! plus small HTTP helpers. Shared by the proxy and browser tests.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server running in this process until dropped (or stopped explicitly).
+pub struct Running {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl Running {
+    /// Asks the server to shut down and waits until `serve` has returned.
+    pub async fn stop(mut self) -> Result<(), String> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .map_err(|_| "server did not stop within 30 s".to_string())?
+                .map_err(|e| format!("server task panicked: {e}"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn spawn<F, Fut, E>(run: F) -> Running
+where
+    F: FnOnce(TcpListener, oneshot::Receiver<()>) -> Fut,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel();
+    let fut = run(listener, rx);
+    let task = tokio::spawn(async move { fut.await.map_err(|e| e.to_string()) });
+    Running {
+        url: format!("http://{addr}"),
+        addr,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+fn lookup(pairs: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<&'static str, String> = pairs.into_iter().collect();
+    move |k| map.get(k).cloned()
+}
+
+/// Starts the frontend pointing at `backend_url`, with extra environment entries.
+pub async fn start_frontend(backend_url: &str, extra: &[(&'static str, &str)]) -> Running {
+    let mut env = vec![("BACKEND_URL", backend_url.to_string())];
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let config = frontend::Config::from_lookup(lookup(env)).expect("frontend config");
+    spawn(|listener, rx| async move {
+        frontend::serve(config, listener, async move {
+            let _ = rx.await;
+        })
+        .await
+    })
+    .await
+}
+
+/// Starts the real backend on a fresh database and waits until `/ready` says so.
+/// `None` when PostgreSQL is missing outside CI (the caller returns: the test is skipped).
+pub async fn start_backend() -> Option<Running> {
+    let db = tokio::task::spawn_blocking(testkit::pg::TestDb::shared_or_skip)
+        .await
+        .expect("TestDb task")?;
+    let database_url = tokio::task::spawn_blocking(move || db.fresh_database())
+        .await
+        .expect("fresh_database task")
+        .expect("create a fresh database");
+    let config = backend::Config::from_lookup(lookup(vec![
+        ("DATABASE_URL", database_url),
+        // A fixed test-only key; real deployments take it from a Secret.
+        (
+            "AUTH_SECRET",
+            "frontend-tests-auth-secret-0123456789abcdef".to_string(),
+        ),
+        ("LOG_LEVEL", "warn".to_string()),
+    ]))
+    .expect("backend config");
+    let running = spawn(|listener, rx| async move {
+        backend::serve(config, listener, async move {
+            let _ = rx.await;
+        })
+        .await
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let ready = format!("{}/ready", running.url);
+    poll_until(Duration::from_secs(60), "backend /ready", || {
+        let client = client.clone();
+        let ready = ready.clone();
+        async move { matches!(client.get(&ready).send().await, Ok(r) if r.status() == 200) }
+    })
+    .await;
+    Some(running)
+}
+
+/// The backend and the frontend in front of it.
+pub struct Stack {
+    /// The real backend.
+    pub backend: Running,
+    /// The frontend proxying to it.
+    pub frontend: Running,
+}
+
+/// Starts backend + frontend; `None` when PostgreSQL is missing outside CI.
+pub async fn start_stack() -> Option<Stack> {
+    let backend = start_backend().await?;
+    let frontend = start_frontend(&backend.url, &[]).await;
+    Some(Stack { backend, frontend })
+}
+
+/// Polls `check` until it returns true, panicking after `deadline`.
+pub async fn poll_until<F, Fut>(deadline: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "{what}: not reached within {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An HTTP client that neither follows redirects nor keeps cookies: tests see exactly what the server sends.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("reqwest client")
+}
+
+/// The `todo_session=<value>` pair of a response's Set-Cookie, with the full header line.
+pub fn session_cookie(resp: &reqwest::Response) -> Option<(String, String)> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("todo_session="))
+        .map(|line| {
+            let pair = line.split(';').next().unwrap_or("").to_string();
+            (pair, line.to_string())
+        })
+}
+
+/// A unique e-mail address per call, so tests never collide.
+pub fn unique_email(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{tag}-{}-{nanos}-{}@example.com",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Registers through the frontend and returns the `todo_session=...` cookie pair.
+pub async fn sign_up(frontend: &str, email: &str) -> String {
+    let resp = client()
+        .post(format!("{frontend}/api/auth/register"))
+        .json(&serde_json::json!({"email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("register request");
+    assert_eq!(resp.status(), 201, "register through the frontend");
+    session_cookie(&resp)
+        .expect("register sets the session cookie")
+        .0
+}
