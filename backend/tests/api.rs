@@ -251,7 +251,6 @@ async fn task_crud_round_trip() {
         .unwrap();
     let filtered = |status: &'static str| {
         let app = &app;
-        let t = t;
         async move {
             let (s, list) = app
                 .json(Method::GET, &format!("/api/tasks?status={status}"), t, None)
