@@ -1,0 +1,93 @@
+//! The boundary between the agent and task storage.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::tools::Tool;
+
+/// A task as the agent sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskView {
+    /// The task's id (unique per deployment, shown to the user as `#id`).
+    pub id: i64,
+    /// The title.
+    pub title: String,
+    /// Optional longer text.
+    pub description: Option<String>,
+    /// Whether it is done.
+    pub completed: bool,
+}
+
+/// What a successful tool call produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolOutput {
+    /// The task that was created, completed or updated.
+    Task(TaskView),
+    /// The tasks that were listed.
+    Tasks(Vec<TaskView>),
+    /// The id of the task that was deleted.
+    Deleted {
+        /// Id of the removed task.
+        task_id: i64,
+    },
+}
+
+impl ToolOutput {
+    /// The JSON form recorded in actions and fed back to a model.
+    pub fn to_json(&self) -> Value {
+        match self {
+            ToolOutput::Task(t) => json!(t),
+            ToolOutput::Tasks(ts) => json!(ts),
+            ToolOutput::Deleted { task_id } => json!({"deleted": true, "task_id": task_id}),
+        }
+    }
+}
+
+/// Why a tool call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToolError {
+    /// The user has no task with this id (another user's task looks the same: not found).
+    #[error("task {task_id} not found")]
+    NotFound {
+        /// The id that was asked for.
+        task_id: i64,
+    },
+    /// The arguments were not valid for the tool.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// The model named a tool that does not exist.
+    #[error("unknown tool {0:?}; available tools: add_task, list_tasks, complete_task, delete_task, update_task")]
+    UnknownTool(String),
+    /// Storage is unavailable; the whole request fails rather than pretending.
+    #[error("task storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ToolError {
+    /// A stable snake_case code for the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ToolError::NotFound { .. } => "not_found",
+            ToolError::InvalidArguments(_) => "invalid_arguments",
+            ToolError::UnknownTool(_) => "unknown_tool",
+            ToolError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// The JSON form recorded in actions and fed back to a model.
+    pub fn to_json(&self) -> Value {
+        json!({"error": {"code": self.code(), "message": self.to_string()}})
+    }
+}
+
+/// Runs tools for ONE user: implementations are constructed per request with the
+/// authenticated user bound, so no tool argument can select another user's data.
+pub trait ToolExecutor: Send + Sync {
+    /// Runs one validated tool call.
+    fn execute(&self, tool: &Tool) -> impl Future<Output = Result<ToolOutput, ToolError>> + Send;
+
+    /// All of the user's tasks, newest first (used to resolve references like "the milk one").
+    fn list(&self) -> impl Future<Output = Result<Vec<TaskView>, ToolError>> + Send;
+}
