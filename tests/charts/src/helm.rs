@@ -70,13 +70,21 @@ pub struct HelmOutput {
 impl HelmOutput {
     /// Panics with the command and its output unless it succeeded.
     pub fn assert_success(self) -> Self {
-        assert!(self.success, "`{}` failed:\n{}\n{}", self.command, self.stdout, self.stderr);
+        assert!(
+            self.success,
+            "`{}` failed:\n{}\n{}",
+            self.command, self.stdout, self.stderr
+        );
         self
     }
 
     /// Panics unless the command failed; returns its combined output for message checks.
     pub fn assert_failure(self) -> String {
-        assert!(!self.success, "`{}` succeeded but should have failed:\n{}", self.command, self.stdout);
+        assert!(
+            !self.success,
+            "`{}` succeeded but should have failed:\n{}",
+            self.command, self.stdout
+        );
         format!("{}\n{}", self.stdout, self.stderr)
     }
 }
@@ -117,7 +125,10 @@ impl Helm {
         let command = format!(
             "{} {}",
             self,
-            args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         let home = self.home.path();
         let output = Command::new(&self.bin)
@@ -160,7 +171,8 @@ impl Helm {
     /// Renders and parses into typed objects; panics with helm's message if rendering fails.
     pub fn render(&self, release: &str, chart: &Path, values: &Values) -> Rendered {
         let out = self.template(release, chart, values).assert_success();
-        Rendered::parse(&out.stdout).unwrap_or_else(|e| panic!("{self}: cannot parse `{}`: {e}", out.command))
+        Rendered::parse(&out.stdout)
+            .unwrap_or_else(|e| panic!("{self}: cannot parse `{}`: {e}", out.command))
     }
 
     /// `helm package <chart> --destination <dir>`.

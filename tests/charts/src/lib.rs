@@ -21,14 +21,18 @@ pub fn chart_dir(chart: &str) -> PathBuf {
 
 /// A value set kept under `tests/charts/values/`.
 pub fn value_set(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("values").join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("values")
+        .join(file)
 }
 
 /// `version` of a chart's Chart.yaml.
 pub fn chart_version(chart: &str) -> String {
     let path = chart_dir(chart).join("Chart.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
     doc.get("version")
         .and_then(|v| v.as_str())
         .unwrap_or_else(|| panic!("{} has no version", path.display()))

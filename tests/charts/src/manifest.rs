@@ -52,7 +52,9 @@ pub struct Workload<'a> {
 }
 
 fn typed<T: DeserializeOwned>(doc: serde_yaml::Value) -> Result<Box<T>, String> {
-    serde_yaml::from_value(doc).map(Box::new).map_err(|e| e.to_string())
+    serde_yaml::from_value(doc)
+        .map(Box::new)
+        .map_err(|e| e.to_string())
 }
 
 impl Rendered {
@@ -64,7 +66,11 @@ impl Rendered {
             if value.is_null() {
                 continue;
             }
-            let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_owned();
+            let kind = value
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default()
+                .to_owned();
             let object = match kind.as_str() {
                 "Deployment" => Object::Deployment(typed(value)?),
                 "StatefulSet" => Object::StatefulSet(typed(value)?),
@@ -78,7 +84,10 @@ impl Rendered {
             };
             objects.push(object);
         }
-        Ok(Rendered { objects, text: text.to_owned() })
+        Ok(Rendered {
+            objects,
+            text: text.to_owned(),
+        })
     }
 
     /// All Deployments.
@@ -159,12 +168,24 @@ impl Rendered {
 
     /// The Deployment named `name`.
     pub fn deployment(&self, name: &str) -> &Deployment {
-        find(self.deployments(), name, |d| &d.metadata.name, "Deployment", self)
+        find(
+            self.deployments(),
+            name,
+            |d| &d.metadata.name,
+            "Deployment",
+            self,
+        )
     }
 
     /// The StatefulSet named `name`.
     pub fn stateful_set(&self, name: &str) -> &StatefulSet {
-        find(self.stateful_sets(), name, |s| &s.metadata.name, "StatefulSet", self)
+        find(
+            self.stateful_sets(),
+            name,
+            |s| &s.metadata.name,
+            "StatefulSet",
+            self,
+        )
     }
 
     /// The Service named `name`.
@@ -174,7 +195,13 @@ impl Rendered {
 
     /// The ConfigMap named `name`.
     pub fn config_map(&self, name: &str) -> &ConfigMap {
-        find(self.config_maps(), name, |c| &c.metadata.name, "ConfigMap", self)
+        find(
+            self.config_maps(),
+            name,
+            |c| &c.metadata.name,
+            "ConfigMap",
+            self,
+        )
     }
 
     /// The Secret named `name`.
@@ -188,7 +215,11 @@ impl Rendered {
         if let Some(bytes) = secret.data.as_ref().and_then(|d| d.get(key)) {
             return Some(String::from_utf8_lossy(&bytes.0).into_owned());
         }
-        secret.string_data.as_ref().and_then(|d| d.get(key)).cloned()
+        secret
+            .string_data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .cloned()
     }
 
     /// Every pod template and bare Pod.
@@ -248,5 +279,10 @@ fn find<'a, T: 'a>(
     let mut items = items;
     items
         .find(|item| name_of(item).as_deref() == Some(name))
-        .unwrap_or_else(|| panic!("no {kind} named {name:?}; rendered: {:?}", rendered.inventory()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {kind} named {name:?}; rendered: {:?}",
+                rendered.inventory()
+            )
+        })
 }

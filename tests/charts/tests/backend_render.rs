@@ -36,22 +36,45 @@ fn render(helm: &Helm, values: &Values) -> Rendered {
 fn value_sets() -> Vec<(&'static str, Values)> {
     vec![
         ("defaults", Values::tagged()),
-        ("values-dev.yaml", Values::tagged().file(chart_dir("backend").join("values-dev.yaml"))),
-        ("external database", Values::tagged().file(value_set("backend-external-db.yaml"))),
-        ("3 replicas", Values::tagged().file(value_set("backend-replicas-3.yaml"))),
+        (
+            "values-dev.yaml",
+            Values::tagged().file(chart_dir("backend").join("values-dev.yaml")),
+        ),
+        (
+            "external database",
+            Values::tagged().file(value_set("backend-external-db.yaml")),
+        ),
+        (
+            "3 replicas",
+            Values::tagged().file(value_set("backend-replicas-3.yaml")),
+        ),
     ]
 }
 
 fn app_container(r: &Rendered) -> Container {
     let d = r.deployment(APP);
-    let spec = d.spec.clone().and_then(|s| s.template.spec).expect("pod spec");
-    spec.containers.into_iter().find(|c| c.name == "backend").expect("container `backend`")
+    let spec = d
+        .spec
+        .clone()
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    spec.containers
+        .into_iter()
+        .find(|c| c.name == "backend")
+        .expect("container `backend`")
 }
 
 fn db_container(r: &Rendered) -> Container {
     let s = r.stateful_set(DB);
-    let spec = s.spec.clone().and_then(|s| s.template.spec).expect("pod spec");
-    spec.containers.into_iter().find(|c| c.name == "postgresql").expect("container `postgresql`")
+    let spec = s
+        .spec
+        .clone()
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    spec.containers
+        .into_iter()
+        .find(|c| c.name == "postgresql")
+        .expect("container `postgresql`")
 }
 
 /// Values file with fake secrets, so they travel as a file (as the xtask passes them), not on a command line.
@@ -90,8 +113,15 @@ fn defaults_render_the_api_the_bundled_database_and_the_contract_names() {
         assert_eq!(d.spec.as_ref().and_then(|s| s.replicas), Some(1), "{helm}");
         let c = app_container(&r);
         assert_eq!(c.image.as_deref(), Some("todo-backend:test"), "{helm}");
-        assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"), "{helm}");
-        assert!(c.env_from.is_none(), "{helm}: envFrom hides where variables come from");
+        assert_eq!(
+            c.image_pull_policy.as_deref(),
+            Some("IfNotPresent"),
+            "{helm}"
+        );
+        assert!(
+            c.env_from.is_none(),
+            "{helm}: envFrom hides where variables come from"
+        );
     }
 }
 
@@ -103,18 +133,35 @@ fn every_container_is_hardened_and_bounded_in_every_value_set() {
             let workloads = r.workloads();
             assert!(workloads.len() >= 2, "{helm} {label}: {:?}", r.inventory());
             for w in &workloads {
-                let uid = if w.kind == "StatefulSet" { POSTGRES_UID } else { APP_UID };
+                let uid = if w.kind == "StatefulSet" {
+                    POSTGRES_UID
+                } else {
+                    APP_UID
+                };
                 checks::assert_hardened(w, uid);
                 checks::assert_resources_bounded(w);
                 let pod_sc = w.spec.security_context.clone().unwrap_or_default();
                 if w.kind != "Pod" {
-                    assert_eq!(pod_sc.fs_group, Some(uid), "{helm} {label}: {} fsGroup", w.name);
+                    assert_eq!(
+                        pod_sc.fs_group,
+                        Some(uid),
+                        "{helm} {label}: {} fsGroup",
+                        w.name
+                    );
                 }
                 for c in checks::all_containers(w) {
-                    assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"), "{helm} {label}: {}", c.name);
+                    assert_eq!(
+                        c.image_pull_policy.as_deref(),
+                        Some("IfNotPresent"),
+                        "{helm} {label}: {}",
+                        c.name
+                    );
                 }
             }
-            let api = workloads.iter().find(|w| w.kind == "Deployment").expect("deployment");
+            let api = workloads
+                .iter()
+                .find(|w| w.kind == "Deployment")
+                .expect("deployment");
             checks::assert_empty_dir_at(api, &api.spec.containers[0], "/tmp");
         }
     }
@@ -127,20 +174,50 @@ fn probes_use_health_and_ready_on_the_named_port() {
         let c = app_container(&r);
         checks::assert_http_probe(&c, &c.liveness_probe, "liveness", "/health", "http");
         checks::assert_http_probe(&c, &c.readiness_probe, "readiness", "/ready", "http");
-        let port = c.ports.iter().flatten().find(|p| p.name.as_deref() == Some("http")).expect("port http");
+        let port = c
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some("http"))
+            .expect("port http");
         assert_eq!(port.container_port, 8000, "{helm}");
 
         let d = r.deployment(APP);
-        let spec = d.spec.clone().and_then(|s| s.template.spec).expect("pod spec");
+        let spec = d
+            .spec
+            .clone()
+            .and_then(|s| s.template.spec)
+            .expect("pod spec");
         // The API waits for the database through /ready, not through init-container sleeps.
-        assert!(spec.init_containers.unwrap_or_default().is_empty(), "{helm}: init containers");
+        assert!(
+            spec.init_containers.unwrap_or_default().is_empty(),
+            "{helm}: init containers"
+        );
 
         let db = db_container(&r);
-        for (what, probe) in [("startup", &db.startup_probe), ("liveness", &db.liveness_probe), ("readiness", &db.readiness_probe)] {
-            let command = probe.as_ref().and_then(|p| p.exec.clone()).and_then(|e| e.command).unwrap_or_default();
-            assert_eq!(command.first().map(String::as_str), Some("pg_isready"), "{helm}: postgres {what} probe");
-            assert!(command.windows(2).any(|w| w == ["-U", "todo"]), "{helm}: {what} probe user: {command:?}");
-            assert!(command.windows(2).any(|w| w == ["-d", "todo"]), "{helm}: {what} probe db: {command:?}");
+        for (what, probe) in [
+            ("startup", &db.startup_probe),
+            ("liveness", &db.liveness_probe),
+            ("readiness", &db.readiness_probe),
+        ] {
+            let command = probe
+                .as_ref()
+                .and_then(|p| p.exec.clone())
+                .and_then(|e| e.command)
+                .unwrap_or_default();
+            assert_eq!(
+                command.first().map(String::as_str),
+                Some("pg_isready"),
+                "{helm}: postgres {what} probe"
+            );
+            assert!(
+                command.windows(2).any(|w| w == ["-U", "todo"]),
+                "{helm}: {what} probe user: {command:?}"
+            );
+            assert!(
+                command.windows(2).any(|w| w == ["-d", "todo"]),
+                "{helm}: {what} probe db: {command:?}"
+            );
         }
     }
 }
@@ -150,51 +227,119 @@ fn services_match_the_dns_contract_and_select_only_their_pods() {
     for helm in Helm::all() {
         for (label, values) in value_sets() {
             let r = render(&helm, &values);
-            checks::assert_service_routes_only_to(&r, APP, 8000, "http", &format!("Deployment {APP}"));
+            checks::assert_service_routes_only_to(
+                &r,
+                APP,
+                8000,
+                "http",
+                &format!("Deployment {APP}"),
+            );
             if label != "external database" {
-                checks::assert_service_routes_only_to(&r, DB, 5432, "tcp-postgresql", &format!("StatefulSet {DB}"));
-                checks::assert_service_routes_only_to(&r, DB_HEADLESS, 5432, "tcp-postgresql", &format!("StatefulSet {DB}"));
+                checks::assert_service_routes_only_to(
+                    &r,
+                    DB,
+                    5432,
+                    "tcp-postgresql",
+                    &format!("StatefulSet {DB}"),
+                );
+                checks::assert_service_routes_only_to(
+                    &r,
+                    DB_HEADLESS,
+                    5432,
+                    "tcp-postgresql",
+                    &format!("StatefulSet {DB}"),
+                );
                 let hl = r.service(DB_HEADLESS).spec.clone().unwrap_or_default();
-                assert_eq!(hl.cluster_ip.as_deref(), Some("None"), "{helm}: headless Service");
+                assert_eq!(
+                    hl.cluster_ip.as_deref(),
+                    Some("None"),
+                    "{helm}: headless Service"
+                );
                 let sts = r.stateful_set(DB).spec.clone().unwrap_or_default();
-                assert_eq!(sts.service_name, DB_HEADLESS, "{helm}: StatefulSet serviceName");
+                assert_eq!(
+                    sts.service_name, DB_HEADLESS,
+                    "{helm}: StatefulSet serviceName"
+                );
             }
         }
-        let renamed = render(&helm, &Values::tagged().set("service.name", "api").set("service.port", "8080"));
-        checks::assert_service_routes_only_to(&renamed, "api", 8080, "http", &format!("Deployment {APP}"));
+        let renamed = render(
+            &helm,
+            &Values::tagged()
+                .set("service.name", "api")
+                .set("service.port", "8080"),
+        );
+        checks::assert_service_routes_only_to(
+            &renamed,
+            "api",
+            8080,
+            "http",
+            &format!("Deployment {APP}"),
+        );
         let c = app_container(&renamed);
-        assert_eq!(c.ports.unwrap_or_default()[0].container_port, 8080, "{helm}: container port follows service.port");
+        assert_eq!(
+            c.ports.unwrap_or_default()[0].container_port,
+            8080,
+            "{helm}: container port follows service.port"
+        );
         let cm = renamed.config_map(APP).data.clone().unwrap_or_default();
-        assert_eq!(cm.get("PORT").map(String::as_str), Some("8080"), "{helm}: PORT follows service.port");
+        assert_eq!(
+            cm.get("PORT").map(String::as_str),
+            Some("8080"),
+            "{helm}: PORT follows service.port"
+        );
     }
 }
 
 #[test]
 fn every_variable_the_backend_reads_comes_from_the_right_place() {
     for helm in Helm::all() {
-        for (label, values) in [("no OpenAI key", Values::tagged()), ("OpenAI key", Values::tagged().set("secrets.openaiApiKey", "sk-fake"))] {
+        for (label, values) in [
+            ("no OpenAI key", Values::tagged()),
+            (
+                "OpenAI key",
+                Values::tagged().set("secrets.openaiApiKey", "sk-fake"),
+            ),
+        ] {
             let r = render(&helm, &values);
             let c = app_container(&r);
             let config = r.config_map(APP).data.clone().unwrap_or_default();
             for (var, default) in CONFIG_ENV {
                 assert_eq!(
                     checks::env_source(&c, var),
-                    EnvSource::ConfigMap { name: APP.into(), key: var.into() },
+                    EnvSource::ConfigMap {
+                        name: APP.into(),
+                        key: var.into()
+                    },
                     "{helm} {label}: {var}"
                 );
-                assert_eq!(config.get(var).map(String::as_str), Some(default), "{helm} {label}: ConfigMap {var}");
+                assert_eq!(
+                    config.get(var).map(String::as_str),
+                    Some(default),
+                    "{helm} {label}: ConfigMap {var}"
+                );
             }
             for var in SECRET_ENV {
                 let optional = var == "OPENAI_API_KEY";
                 assert_eq!(
                     checks::env_source(&c, var),
-                    EnvSource::Secret { name: APP.into(), key: var.into(), optional },
+                    EnvSource::Secret {
+                        name: APP.into(),
+                        key: var.into(),
+                        optional
+                    },
                     "{helm} {label}: {var}"
                 );
-                assert!(!config.contains_key(var), "{helm} {label}: {var} in the ConfigMap");
+                assert!(
+                    !config.contains_key(var),
+                    "{helm} {label}: {var} in the ConfigMap"
+                );
             }
             let names: Vec<&str> = c.env.iter().flatten().map(|e| e.name.as_str()).collect();
-            assert_eq!(names.len(), CONFIG_ENV.len() + SECRET_ENV.len(), "{helm} {label}: unexpected env {names:?}");
+            assert_eq!(
+                names.len(),
+                CONFIG_ENV.len() + SECRET_ENV.len(),
+                "{helm} {label}: unexpected env {names:?}"
+            );
             let key = r.secret_value(APP, "OPENAI_API_KEY");
             if label == "OpenAI key" {
                 assert_eq!(key.as_deref(), Some("sk-fake"), "{helm}");
@@ -214,7 +359,10 @@ fn every_variable_the_backend_reads_comes_from_the_right_place() {
                 .set("config.tokenTtlHours", "2"),
         );
         let config = tuned.config_map(APP).data.clone().unwrap_or_default();
-        let got: BTreeMap<&str, &str> = config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let got: BTreeMap<&str, &str> = config
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let want: BTreeMap<&str, &str> = [
             ("PORT", "8000"),
             ("LOG_LEVEL", "debug"),
@@ -234,31 +382,62 @@ fn every_variable_the_backend_reads_comes_from_the_right_place() {
 fn secrets_go_to_the_secret_and_nowhere_else() {
     const KEY: &str = "sk-fake-openai-key-7f3a9c";
     const AUTH: &str = "fake-auth-secret-0123456789abcdef0123456789";
-    const URL: &str = "postgres://neon_user:fake-db-pass-91ab@ep-fake.neon.tech/todo?sslmode=require";
+    const URL: &str =
+        "postgres://neon_user:fake-db-pass-91ab@ep-fake.neon.tech/todo?sslmode=require";
     for helm in Helm::all() {
         let external = secret_values(&format!(
             "secrets:\n  openaiApiKey: {KEY}\n  authSecret: {AUTH}\nexternalDatabase:\n  url: \"{URL}\"\n"
         ));
         let r = render(&helm, &Values::tagged().file(&external.path));
         checks::assert_secrets_hidden(&r, &[KEY, AUTH, URL, "fake-db-pass-91ab"]);
-        assert_eq!(r.secret_value(APP, "OPENAI_API_KEY").as_deref(), Some(KEY), "{helm}");
-        assert_eq!(r.secret_value(APP, "AUTH_SECRET").as_deref(), Some(AUTH), "{helm}");
-        assert_eq!(r.secret_value(APP, "DATABASE_URL").as_deref(), Some(URL), "{helm}");
-        assert_eq!(r.stateful_sets().count(), 0, "{helm}: an external URL turns the bundled database off");
+        assert_eq!(
+            r.secret_value(APP, "OPENAI_API_KEY").as_deref(),
+            Some(KEY),
+            "{helm}"
+        );
+        assert_eq!(
+            r.secret_value(APP, "AUTH_SECRET").as_deref(),
+            Some(AUTH),
+            "{helm}"
+        );
+        assert_eq!(
+            r.secret_value(APP, "DATABASE_URL").as_deref(),
+            Some(URL),
+            "{helm}"
+        );
+        assert_eq!(
+            r.stateful_sets().count(),
+            0,
+            "{helm}: an external URL turns the bundled database off"
+        );
 
         // Bundled database, nothing given: the generated values are consistent and hidden too.
         let r = render(&helm, &Values::tagged());
-        let password = r.secret_value(DB, "POSTGRES_PASSWORD").expect("POSTGRES_PASSWORD");
+        let password = r
+            .secret_value(DB, "POSTGRES_PASSWORD")
+            .expect("POSTGRES_PASSWORD");
         let auth = r.secret_value(APP, "AUTH_SECRET").expect("AUTH_SECRET");
         let url = r.secret_value(APP, "DATABASE_URL").expect("DATABASE_URL");
         assert_eq!(password.len(), 32, "{helm}: generated password length");
-        assert!(auth.len() >= 32, "{helm}: generated AUTH_SECRET is {} chars", auth.len());
-        assert_eq!(url, format!("postgres://todo:{password}@{DB}:5432/todo"), "{helm}: DATABASE_URL wiring");
+        assert!(
+            auth.len() >= 32,
+            "{helm}: generated AUTH_SECRET is {} chars",
+            auth.len()
+        );
+        assert_eq!(
+            url,
+            format!("postgres://todo:{password}@{DB}:5432/todo"),
+            "{helm}: DATABASE_URL wiring"
+        );
         checks::assert_secrets_hidden(&r, &[&password, &auth, &url]);
         let db = db_container(&r);
         assert_eq!(
             checks::env_source(&db, "POSTGRES_PASSWORD"),
-            EnvSource::Secret { name: DB.into(), key: "POSTGRES_PASSWORD".into(), optional: false },
+            EnvSource::Secret {
+                name: DB.into(),
+                key: "POSTGRES_PASSWORD".into(),
+                optional: false
+            },
             "{helm}"
         );
     }
@@ -269,9 +448,21 @@ fn bundled_postgresql_is_a_pinned_non_root_statefulset_with_a_volume() {
     for helm in Helm::all() {
         let r = render(&helm, &Values::tagged());
         let db = db_container(&r);
-        assert_eq!(db.image.as_deref(), Some("postgres:16.4-bookworm"), "{helm}: pinned official image");
-        assert_eq!(checks::env_source(&db, "POSTGRES_USER"), EnvSource::Literal("todo".into()), "{helm}");
-        assert_eq!(checks::env_source(&db, "POSTGRES_DB"), EnvSource::Literal("todo".into()), "{helm}");
+        assert_eq!(
+            db.image.as_deref(),
+            Some("postgres:16.4-bookworm"),
+            "{helm}: pinned official image"
+        );
+        assert_eq!(
+            checks::env_source(&db, "POSTGRES_USER"),
+            EnvSource::Literal("todo".into()),
+            "{helm}"
+        );
+        assert_eq!(
+            checks::env_source(&db, "POSTGRES_DB"),
+            EnvSource::Literal("todo".into()),
+            "{helm}"
+        );
         let pgdata = match checks::env_source(&db, "PGDATA") {
             EnvSource::Literal(v) => v,
             other => panic!("{helm}: PGDATA {other:?}"),
@@ -288,7 +479,10 @@ fn bundled_postgresql_is_a_pinned_non_root_statefulset_with_a_volume() {
             data_mount.mount_path
         );
         let workloads = r.workloads();
-        let w = workloads.iter().find(|w| w.kind == "StatefulSet").expect("statefulset");
+        let w = workloads
+            .iter()
+            .find(|w| w.kind == "StatefulSet")
+            .expect("statefulset");
         checks::assert_empty_dir_at(w, &db, "/var/run/postgresql");
         checks::assert_empty_dir_at(w, &db, "/tmp");
 
@@ -298,14 +492,33 @@ fn bundled_postgresql_is_a_pinned_non_root_statefulset_with_a_volume() {
         assert_eq!(claims.len(), 1, "{helm}: volumeClaimTemplates");
         assert_eq!(claims[0].metadata.name.as_deref(), Some("data"), "{helm}");
         let claim = claims[0].spec.clone().unwrap_or_default();
-        assert_eq!(claim.access_modes, Some(vec!["ReadWriteOnce".to_owned()]), "{helm}");
-        let storage = claim.resources.and_then(|r| r.requests).and_then(|r| r.get("storage").cloned());
+        assert_eq!(
+            claim.access_modes,
+            Some(vec!["ReadWriteOnce".to_owned()]),
+            "{helm}"
+        );
+        let storage = claim
+            .resources
+            .and_then(|r| r.requests)
+            .and_then(|r| r.get("storage").cloned());
         assert_eq!(storage.map(|q| q.0), Some("1Gi".to_owned()), "{helm}");
-        assert_eq!(claim.storage_class_name, None, "{helm}: default StorageClass unless one is given");
+        assert_eq!(
+            claim.storage_class_name, None,
+            "{helm}: default StorageClass unless one is given"
+        );
 
         // The password must outlive `helm uninstall` as long as the volume (which helm never deletes).
-        let keep = r.secret(DB).metadata.annotations.clone().unwrap_or_default();
-        assert_eq!(keep.get("helm.sh/resource-policy").map(String::as_str), Some("keep"), "{helm}");
+        let keep = r
+            .secret(DB)
+            .metadata
+            .annotations
+            .clone()
+            .unwrap_or_default();
+        assert_eq!(
+            keep.get("helm.sh/resource-policy").map(String::as_str),
+            Some("keep"),
+            "{helm}"
+        );
 
         let custom = render(
             &helm,
@@ -315,10 +528,24 @@ fn bundled_postgresql_is_a_pinned_non_root_statefulset_with_a_volume() {
                 .set("postgresql.persistence.storageClass", "standard")
                 .set("postgresql.persistence.size", "2Gi"),
         );
-        assert_eq!(db_container(&custom).image.as_deref(), Some("local/postgres:15-bookworm"), "{helm}");
-        let claim = custom.stateful_set(DB).spec.clone().unwrap_or_default().volume_claim_templates.unwrap_or_default();
+        assert_eq!(
+            db_container(&custom).image.as_deref(),
+            Some("local/postgres:15-bookworm"),
+            "{helm}"
+        );
+        let claim = custom
+            .stateful_set(DB)
+            .spec
+            .clone()
+            .unwrap_or_default()
+            .volume_claim_templates
+            .unwrap_or_default();
         let claim = claim[0].spec.clone().unwrap_or_default();
-        assert_eq!(claim.storage_class_name.as_deref(), Some("standard"), "{helm}");
+        assert_eq!(
+            claim.storage_class_name.as_deref(),
+            Some("standard"),
+            "{helm}"
+        );
     }
 }
 
@@ -326,13 +553,26 @@ fn bundled_postgresql_is_a_pinned_non_root_statefulset_with_a_volume() {
 fn an_external_database_url_turns_the_bundled_one_off() {
     for helm in Helm::all() {
         // Even with postgresql.enabled left true, a URL wins.
-        let r = render(&helm, &Values::tagged().set("externalDatabase.url", "postgres://u:p@db.example/todo"));
+        let r = render(
+            &helm,
+            &Values::tagged().set("externalDatabase.url", "postgres://u:p@db.example/todo"),
+        );
         assert_eq!(r.stateful_sets().count(), 0, "{helm}");
-        let services: Vec<_> = r.services().filter_map(|s| s.metadata.name.clone()).collect();
+        let services: Vec<_> = r
+            .services()
+            .filter_map(|s| s.metadata.name.clone())
+            .collect();
         assert_eq!(services, vec![APP.to_owned()], "{helm}");
-        let secrets: Vec<_> = r.secrets().filter_map(|s| s.metadata.name.clone()).collect();
+        let secrets: Vec<_> = r
+            .secrets()
+            .filter_map(|s| s.metadata.name.clone())
+            .collect();
         assert_eq!(secrets, vec![APP.to_owned()], "{helm}");
-        assert_eq!(r.secret_value(APP, "DATABASE_URL").as_deref(), Some("postgres://u:p@db.example/todo"), "{helm}");
+        assert_eq!(
+            r.secret_value(APP, "DATABASE_URL").as_deref(),
+            Some("postgres://u:p@db.example/todo"),
+            "{helm}"
+        );
     }
 }
 
@@ -343,12 +583,21 @@ fn an_existing_secret_replaces_the_charts_secret() {
             .set("secrets.existingSecret", "todo-prod-secrets")
             .set("postgresql.enabled", "false");
         let r = render(&helm, &values);
-        assert_eq!(r.secrets().count(), 0, "{helm}: the chart must not create a Secret: {:?}", r.inventory());
+        assert_eq!(
+            r.secrets().count(),
+            0,
+            "{helm}: the chart must not create a Secret: {:?}",
+            r.inventory()
+        );
         let c = app_container(&r);
         for var in SECRET_ENV {
             assert_eq!(
                 checks::env_source(&c, var),
-                EnvSource::Secret { name: "todo-prod-secrets".into(), key: var.into(), optional: var == "OPENAI_API_KEY" },
+                EnvSource::Secret {
+                    name: "todo-prod-secrets".into(),
+                    key: var.into(),
+                    optional: var == "OPENAI_API_KEY"
+                },
                 "{helm}: {var}"
             );
         }
@@ -359,9 +608,16 @@ fn an_existing_secret_replaces_the_charts_secret() {
                 .set("secrets.existingSecret", "todo-prod-secrets")
                 .set("postgresql.auth.password", "chosen-by-user"),
         );
-        let secrets: Vec<_> = r.secrets().filter_map(|s| s.metadata.name.clone()).collect();
+        let secrets: Vec<_> = r
+            .secrets()
+            .filter_map(|s| s.metadata.name.clone())
+            .collect();
         assert_eq!(secrets, vec![DB.to_owned()], "{helm}");
-        assert_eq!(r.secret_value(DB, "POSTGRES_PASSWORD").as_deref(), Some("chosen-by-user"), "{helm}");
+        assert_eq!(
+            r.secret_value(DB, "POSTGRES_PASSWORD").as_deref(),
+            Some("chosen-by-user"),
+            "{helm}"
+        );
     }
 }
 
@@ -369,12 +625,22 @@ fn an_existing_secret_replaces_the_charts_secret() {
 fn a_disruption_budget_exists_only_above_one_replica() {
     for helm in Helm::all() {
         for replicas in [1, 2, 3] {
-            let r = render(&helm, &Values::tagged().set("replicaCount", &replicas.to_string()));
+            let r = render(
+                &helm,
+                &Values::tagged().set("replicaCount", &replicas.to_string()),
+            );
             let d = r.deployment(APP);
-            assert_eq!(d.spec.as_ref().and_then(|s| s.replicas), Some(replicas), "{helm}");
+            assert_eq!(
+                d.spec.as_ref().and_then(|s| s.replicas),
+                Some(replicas),
+                "{helm}"
+            );
             let pdbs: Vec<_> = r.pdbs().collect();
             if replicas == 1 {
-                assert!(pdbs.is_empty(), "{helm}: PDB with one replica blocks node drains");
+                assert!(
+                    pdbs.is_empty(),
+                    "{helm}: PDB with one replica blocks node drains"
+                );
                 continue;
             }
             assert_eq!(pdbs.len(), 1, "{helm}: replicas {replicas}");
@@ -384,8 +650,15 @@ fn a_disruption_budget_exists_only_above_one_replica() {
                 Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1)),
                 "{helm}"
             );
-            let selector = spec.selector.and_then(|s| s.match_labels).unwrap_or_default();
-            assert_eq!(checks::selected_workloads(&r, &selector), vec![format!("Deployment {APP}")], "{helm}");
+            let selector = spec
+                .selector
+                .and_then(|s| s.match_labels)
+                .unwrap_or_default();
+            assert_eq!(
+                checks::selected_workloads(&r, &selector),
+                vec![format!("Deployment {APP}")],
+                "{helm}"
+            );
         }
     }
 }
@@ -395,16 +668,29 @@ fn labels_and_selectors_are_consistent() {
     for helm in Helm::all() {
         for (label, values) in value_sets() {
             let r = render(&helm, &values);
-            checks::assert_labels_everywhere(&r, "backend", BACKEND_RELEASE, &["backend", "database", "test"]);
+            checks::assert_labels_everywhere(
+                &r,
+                "backend",
+                BACKEND_RELEASE,
+                &["backend", "database", "test"],
+            );
             checks::assert_selectors_consistent(&r);
-            let component = |w: &charts_tests::manifest::Workload| w.pod_labels.get("app.kubernetes.io/component").cloned();
+            let component = |w: &charts_tests::manifest::Workload| {
+                w.pod_labels.get("app.kubernetes.io/component").cloned()
+            };
             for w in r.workloads() {
                 let want = match w.kind {
                     "Deployment" => "backend",
                     "StatefulSet" => "database",
                     _ => "test",
                 };
-                assert_eq!(component(&w).as_deref(), Some(want), "{helm} {label}: {} {}", w.kind, w.name);
+                assert_eq!(
+                    component(&w).as_deref(),
+                    Some(want),
+                    "{helm} {label}: {} {}",
+                    w.kind,
+                    w.name
+                );
             }
         }
     }
@@ -414,7 +700,11 @@ fn labels_and_selectors_are_consistent() {
 fn config_and_secret_changes_roll_the_pods() {
     fn annotations(r: &Rendered) -> (String, String) {
         let d = r.deployment(APP);
-        let meta = d.spec.clone().and_then(|s| s.template.metadata).unwrap_or_default();
+        let meta = d
+            .spec
+            .clone()
+            .and_then(|s| s.template.metadata)
+            .unwrap_or_default();
         let a = meta.annotations.unwrap_or_default();
         (
             a.get("checksum/config").cloned().expect("checksum/config"),
@@ -424,30 +714,66 @@ fn config_and_secret_changes_roll_the_pods() {
     for helm in Helm::all() {
         let base = annotations(&render(&helm, &Values::tagged()));
         // Generated secrets differ on every `helm template`, yet the checksum is stable: no spurious rollouts.
-        assert_eq!(base, annotations(&render(&helm, &Values::tagged())), "{helm}: checksums must be stable");
-        let config = annotations(&render(&helm, &Values::tagged().set("config.logLevel", "debug")));
-        assert_ne!(config.0, base.0, "{helm}: a config change must change checksum/config");
-        assert_eq!(config.1, base.1, "{helm}: a config change must not change checksum/secret");
-        let secret = annotations(&render(&helm, &Values::tagged().set("secrets.openaiApiKey", "sk-other")));
+        assert_eq!(
+            base,
+            annotations(&render(&helm, &Values::tagged())),
+            "{helm}: checksums must be stable"
+        );
+        let config = annotations(&render(
+            &helm,
+            &Values::tagged().set("config.logLevel", "debug"),
+        ));
+        assert_ne!(
+            config.0, base.0,
+            "{helm}: a config change must change checksum/config"
+        );
+        assert_eq!(
+            config.1, base.1,
+            "{helm}: a config change must not change checksum/secret"
+        );
+        let secret = annotations(&render(
+            &helm,
+            &Values::tagged().set("secrets.openaiApiKey", "sk-other"),
+        ));
         assert_eq!(secret.0, base.0, "{helm}");
-        assert_ne!(secret.1, base.1, "{helm}: a secret change must change checksum/secret");
+        assert_ne!(
+            secret.1, base.1,
+            "{helm}: a secret change must change checksum/secret"
+        );
     }
 }
 
 #[test]
 fn the_helm_test_pod_checks_health_through_the_service() {
     for helm in Helm::all() {
-        let r = render(&helm, &Values::tagged().set("tests.image", "local/busybox:1"));
+        let r = render(
+            &helm,
+            &Values::tagged().set("tests.image", "local/busybox:1"),
+        );
         let pod = r.pods().next().expect("test pod");
         let annotations = pod.metadata.annotations.clone().unwrap_or_default();
-        assert_eq!(annotations.get("helm.sh/hook").map(String::as_str), Some("test"), "{helm}");
+        assert_eq!(
+            annotations.get("helm.sh/hook").map(String::as_str),
+            Some("test"),
+            "{helm}"
+        );
         let spec = pod.spec.clone().expect("spec");
         assert_eq!(spec.restart_policy.as_deref(), Some("Never"), "{helm}");
         let c = &spec.containers[0];
-        assert_eq!(c.image.as_deref(), Some("local/busybox:1"), "{helm}: tests.image");
+        assert_eq!(
+            c.image.as_deref(),
+            Some("local/busybox:1"),
+            "{helm}: tests.image"
+        );
         let script = c.args.clone().unwrap_or_default().join(" ");
-        for url in ["http://todo-backend:8000/health", "http://todo-backend:8000/ready"] {
-            assert!(script.contains(url), "{helm}: test does not fetch {url}: {script}");
+        for url in [
+            "http://todo-backend:8000/health",
+            "http://todo-backend:8000/ready",
+        ] {
+            assert!(
+                script.contains(url),
+                "{helm}: test does not fetch {url}: {script}"
+            );
         }
         let off = render(&helm, &Values::tagged().set("tests.enabled", "false"));
         assert_eq!(off.pods().count(), 0, "{helm}: tests.enabled=false");

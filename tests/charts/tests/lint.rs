@@ -13,7 +13,11 @@ fn assert_lints(chart: &str, sets: &[(&str, Values)]) {
                 "{helm} lint {chart} ({label}): unexpected output:\n{}",
                 out.stdout
             );
-            assert!(!out.stdout.contains("[WARNING]"), "{helm} lint {chart} ({label}) warns:\n{}", out.stdout);
+            assert!(
+                !out.stdout.contains("[WARNING]"),
+                "{helm} lint {chart} ({label}) warns:\n{}",
+                out.stdout
+            );
         }
     }
 }
@@ -26,8 +30,14 @@ fn backend_lints_strictly_for_every_value_set() {
         &[
             ("defaults", Values::tagged()),
             ("values-dev.yaml", Values::tagged().file(&dev)),
-            ("external database", Values::tagged().file(value_set("backend-external-db.yaml"))),
-            ("3 replicas", Values::tagged().file(value_set("backend-replicas-3.yaml"))),
+            (
+                "external database",
+                Values::tagged().file(value_set("backend-external-db.yaml")),
+            ),
+            (
+                "3 replicas",
+                Values::tagged().file(value_set("backend-replicas-3.yaml")),
+            ),
             (
                 "dev + external database + 3 replicas",
                 Values::tagged()
@@ -47,7 +57,10 @@ fn frontend_lints_strictly_for_every_value_set() {
         &[
             ("defaults", Values::tagged()),
             ("values-dev.yaml", Values::tagged().file(&dev)),
-            ("3 replicas", Values::tagged().file(value_set("frontend-replicas-3.yaml"))),
+            (
+                "3 replicas",
+                Values::tagged().file(value_set("frontend-replicas-3.yaml")),
+            ),
         ],
     );
 }
@@ -56,8 +69,13 @@ fn frontend_lints_strictly_for_every_value_set() {
 fn lint_fails_on_a_misspelled_key() {
     for helm in Helm::all() {
         for chart in ["backend", "frontend"] {
-            let out = helm.lint(&chart_dir(chart), &Values::tagged().set("replicaCont", "2")).assert_failure();
-            assert!(out.contains("replicaCont"), "{helm} lint {chart}: message does not name the key:\n{out}");
+            let out = helm
+                .lint(&chart_dir(chart), &Values::tagged().set("replicaCont", "2"))
+                .assert_failure();
+            assert!(
+                out.contains("replicaCont"),
+                "{helm} lint {chart}: message does not name the key:\n{out}"
+            );
         }
     }
 }
