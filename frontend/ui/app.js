@@ -192,7 +192,7 @@
     const log = $('chat-log');
     const div = document.createElement('div');
     div.className = 'msg msg-' + role;
-    div.dataset.testid = role === 'user' ? 'chat-user' : 'chat-reply';
+    div.dataset.testid = { user: 'chat-user', assistant: 'chat-reply' }[role] || 'chat-error';
     div.dataset.role = role;
     const p = document.createElement('div');
     p.textContent = text;

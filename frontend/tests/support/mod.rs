@@ -2,6 +2,8 @@
 //! plus small HTTP helpers. Shared by the proxy and browser tests.
 #![allow(dead_code)]
 
+pub mod webdriver;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
