@@ -18,6 +18,7 @@ pub use collect::{collect, snapshot_from_json};
 pub use finding::{Finding, Severity};
 pub use pods::exit_code_meaning;
 pub use rollout::classify_rollout;
+pub use services::ready_endpoints;
 pub use snapshot::Snapshot;
 
 use crate::cli::DiagnoseArgs;

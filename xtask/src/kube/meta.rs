@@ -35,6 +35,8 @@ pub struct Condition {
     pub reason: Option<String>,
     /// Human-readable message.
     pub message: Option<String>,
+    /// When the status last changed (RFC 3339).
+    pub last_transition_time: Option<String>,
 }
 
 impl Condition {

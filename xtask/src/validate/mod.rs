@@ -1,9 +1,97 @@
-//! Placeholder until the ops engineer's implementation lands (issue 8).
+//! `cargo xtask validate`: a checklist of static checks (charts, Dockerfiles, images) and, when the
+//! cluster and releases exist, live checks; non-zero exit when any check fails.
+
+mod charts;
+mod check;
+mod dockerfile;
+mod image;
+mod live;
+mod policy;
+
+use anyhow::Result;
+
+pub use check::{render_table, CheckResult, Outcome};
 
 use crate::cli::ValidateArgs;
-use crate::context::Context;
+use crate::context::{Context, Failure};
+use crate::tools::minikube::{self, ClusterState};
+
+/// What the user asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only the static checks, even when a cluster runs.
+    pub static_only: bool,
+}
+
+impl From<&ValidateArgs> for Options {
+    fn from(a: &ValidateArgs) -> Self {
+        Self {
+            static_only: a.offline,
+        }
+    }
+}
+
+/// Runs the static checks: charts, Dockerfiles, built images.
+pub fn static_checks(ctx: &Context) -> Vec<CheckResult> {
+    let mut out = charts::checks(ctx);
+    out.extend(dockerfile::checks(&ctx.root));
+    out.extend(image::checks(ctx));
+    out
+}
+
+/// Whether live checks can run: the profile runs and a release is installed.
+fn live_possible(ctx: &Context) -> std::result::Result<(), String> {
+    let status = ctx
+        .runner
+        .output(&minikube::status(&ctx.profile))
+        .map_err(|e| format!("{e:#}"))?;
+    match minikube::parse_status(status.code, &status.stdout) {
+        Ok(ClusterState::Running) => live::releases_installed(ctx),
+        Ok(ClusterState::Missing) => {
+            Err(format!("Minikube profile {} does not exist", ctx.profile))
+        }
+        Ok(ClusterState::Stopped(host)) => Err(format!(
+            "Minikube profile {} is not running (host {host})",
+            ctx.profile
+        )),
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
 
 /// Runs the subcommand.
-pub fn run(_ctx: &Context, _args: &ValidateArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+pub fn run(ctx: &Context, args: &ValidateArgs) -> Result<()> {
+    let opts = Options::from(args);
+    let mut results = static_checks(ctx);
+    if opts.static_only {
+        results.push(CheckResult::skip(
+            "live checks",
+            "--static-only",
+            "run without --static-only once `cargo xtask deploy` succeeded",
+        ));
+    } else {
+        match live_possible(ctx) {
+            Ok(()) => results.extend(live::checks(ctx)),
+            Err(why) => results.push(CheckResult::skip(
+                "live checks",
+                &why,
+                "`cargo xtask deploy` first, then validate again",
+            )),
+        }
+    }
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "validate", "checks": results})
+        );
+    } else {
+        print!("{}", render_table(&results));
+    }
+    let failed = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .count();
+    if failed > 0 {
+        return Err(Failure::step(format!("{failed} check(s) failed")).into());
+    }
+    Ok(())
 }
