@@ -47,12 +47,14 @@ pub(crate) fn listing(tasks: &[TaskView], status: Option<StatusFilter>) -> Strin
 
 /// The clarifying question for an ambiguous reference.
 pub(crate) fn which_one(verb: &str, candidates: &[TaskView]) -> String {
-    let shown: Vec<String> = candidates
+    let mut sorted: Vec<&TaskView> = candidates.iter().collect();
+    sorted.sort_by_key(|t| t.id);
+    let shown: Vec<String> = sorted
         .iter()
         .take(10)
         .map(|t| format!("#{} \"{}\"", t.id, t.title))
         .collect();
-    let example = candidates.first().map_or(1, |t| t.id);
+    let example = sorted.first().map_or(1, |t| t.id);
     format!(
         "Which task do you want to {verb}: {}? Tell me its number, for example \"{verb} {example}\".",
         shown.join(", ")

@@ -128,11 +128,10 @@ impl LlmEngine {
             let mut planned: Vec<(String, Result<Tool, ToolError>)> = Vec::new();
             for call in &calls {
                 let Some(name) = ToolName::from_name(&call.function.name) else {
-                    tracing::warn!(tool = %truncate(&call.function.name), "llm called an unknown tool");
-                    planned.push((
-                        call.id.clone(),
-                        Err(ToolError::UnknownTool(truncate(&call.function.name))),
-                    ));
+                    // The name is model output: bounded and redacted before it is logged.
+                    let shown = self.config.api_key.redact(&truncate(&call.function.name));
+                    tracing::warn!(tool = %shown, "llm called an unknown tool");
+                    planned.push((call.id.clone(), Err(ToolError::UnknownTool(shown))));
                     continue;
                 };
                 let tool = parse_arguments(&call.function.arguments)
@@ -185,6 +184,7 @@ impl LlmEngine {
     }
 
     async fn complete(&self, messages: &[Message]) -> Result<ResponseMessage, FallbackReason> {
+        tracing::debug!(url = %self.url, model = %self.config.model, messages = messages.len(), "calling llm");
         let body = ChatRequest {
             model: &self.config.model,
             messages,
