@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodSpec, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// One rendered object of a kind the charts may produce. Any other kind fails the parse: a chart change
 /// that adds a kind must extend the checks too.
@@ -51,10 +51,57 @@ pub struct Workload<'a> {
     pub spec: &'a PodSpec,
 }
 
-fn typed<T: DeserializeOwned>(doc: serde_yaml::Value) -> Result<Box<T>, String> {
-    serde_yaml::from_value(doc)
-        .map(Box::new)
-        .map_err(|e| e.to_string())
+/// Deserializes into `T`, then requires that serializing it back loses nothing: k8s-openapi ignores unknown
+/// fields, so a misspelled field in a template (`readinesProbe`) would otherwise vanish silently, as it would
+/// (with a mere warning) on the API server.
+fn typed<T: DeserializeOwned + Serialize>(doc: serde_yaml::Value) -> Result<Box<T>, String> {
+    let original: serde_json::Value =
+        serde_yaml::from_value(doc.clone()).map_err(|e| e.to_string())?;
+    let object: T = serde_yaml::from_value(doc).map_err(|e| e.to_string())?;
+    let round_trip = serde_json::to_value(&object).map_err(|e| e.to_string())?;
+    let mut lost = Vec::new();
+    dropped_fields(&original, &round_trip, String::new(), &mut lost);
+    if !lost.is_empty() {
+        let name = original
+            .pointer("/metadata/name")
+            .cloned()
+            .unwrap_or_default();
+        return Err(format!(
+            "{} {name}: unknown or mistyped fields {lost:?}",
+            original["kind"]
+        ));
+    }
+    Ok(Box::new(object))
+}
+
+/// Paths present in `original` whose value `round_trip` does not reproduce.
+fn dropped_fields(
+    original: &serde_json::Value,
+    round_trip: &serde_json::Value,
+    path: String,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (original, round_trip) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in a {
+                let at = format!("{path}.{key}");
+                match b.get(key) {
+                    Some(other) => dropped_fields(value, other, at, out),
+                    // An explicit null round-trips to "absent": nothing was lost.
+                    None if value.is_null() => {}
+                    None => out.push(at),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                dropped_fields(x, y, format!("{path}[{i}]"), out);
+            }
+        }
+        (a, b) if a == b => {}
+        _ => out.push(path),
+    }
 }
 
 impl Rendered {
@@ -285,4 +332,33 @@ fn find<'a, T: 'a>(
                 rendered.inventory()
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rendered;
+
+    const SERVICE: &str =
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n    - port: 80\n";
+
+    #[test]
+    fn parses_multi_document_output_and_skips_empty_documents() {
+        let r = Rendered::parse(&format!("---\n# Source: x\n---\n{SERVICE}---\n")).expect("parses");
+        assert_eq!(r.inventory(), vec![("Service", "s".to_owned())]);
+    }
+
+    #[test]
+    fn a_misspelled_field_is_an_error_not_silently_dropped() {
+        let typo = SERVICE.replace("  ports:", "  prots:");
+        let err = Rendered::parse(&typo).err().expect("must fail");
+        assert!(err.contains(".spec.prots"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_kind_is_an_error() {
+        let err = Rendered::parse("apiVersion: v1\nkind: Ingress\nmetadata:\n  name: i\n")
+            .err()
+            .expect("must fail");
+        assert!(err.contains("Ingress"), "{err}");
+    }
 }
