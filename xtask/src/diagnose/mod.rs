@@ -14,9 +14,10 @@ mod workloads;
 
 use anyhow::Result;
 
-pub use collect::{collect, snapshot_from_json};
+pub use collect::collect;
+#[cfg(test)]
+pub use collect::snapshot_from_json;
 pub use finding::{Finding, Severity};
-pub use pods::exit_code_meaning;
 pub use rollout::classify_rollout;
 pub use services::ready_endpoints;
 pub use snapshot::Snapshot;

@@ -221,7 +221,8 @@ pub fn crash_loop(snap: &Snapshot, pod: &Pod, cs: &ContainerStatus) -> Option<Fi
         .terminated
         .as_ref()
         .or(cs.state.terminated.as_ref());
-    if !looping && !(cs.restart_count > 0 && last.is_some()) {
+    let restarted = cs.restart_count > 0 && last.is_some();
+    if !looping && !restarted {
         return None;
     }
     if last.is_some_and(|t| t.reason.as_deref() == Some("OOMKilled")) {

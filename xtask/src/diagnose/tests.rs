@@ -1,5 +1,6 @@
 //! Each analyzer against a fixture that triggers it and the healthy release where it stays silent.
 
+use super::pods::exit_code_meaning;
 use super::*;
 use crate::kube::{parse_items, Event, Pod};
 

@@ -2,21 +2,23 @@
 
 use serde_json::Value;
 
-/// Env/config names whose values are secrets.
-const SECRET_NAMES: [&str; 7] = [
-    "PASSWORD",
-    "SECRET",
+/// Name parts that make a variable secret wherever they appear.
+const SECRET_ANYWHERE: [&str; 4] = ["PASSWORD", "PASSWD", "SECRET", "CREDENTIAL"];
+/// Name endings that make a variable secret (`TOKEN_TTL_HOURS` is not, `GITHUB_TOKEN` is).
+const SECRET_ENDINGS: [&str; 6] = [
     "TOKEN",
     "API_KEY",
     "APIKEY",
+    "ACCESS_KEY",
+    "PRIVATE_KEY",
     "DATABASE_URL",
-    "CREDENTIAL",
 ];
 
 /// True when a variable or key name says it holds a secret.
 pub fn secret_looking_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase().replace(['-', '.'], "_");
-    SECRET_NAMES.iter().any(|w| upper.contains(w))
+    SECRET_ANYWHERE.iter().any(|w| upper.contains(w))
+        || SECRET_ENDINGS.iter().any(|w| upper.ends_with(w))
 }
 
 /// True when a value carries credentials: `scheme://user:pass@host` or an API key.
@@ -295,6 +297,9 @@ mod tests {
         assert!(secret_looking_name("AUTH_SECRET"));
         assert!(secret_looking_name("openai-api-key"));
         assert!(!secret_looking_name("LOG_LEVEL"));
+        assert!(!secret_looking_name("TOKEN_TTL_HOURS"));
+        assert!(secret_looking_name("GITHUB_TOKEN"));
+        assert!(secret_looking_name("POSTGRES_PASSWORD"));
         assert!(secret_looking_value("postgres://app:pw@db:5432/todo"));
         assert!(!secret_looking_value("http://todo-backend:8000"));
         assert!(!secret_looking_value("https://user@example.com/x"));

@@ -1,0 +1,276 @@
+//! `cargo xtask diagnose` end to end: the real xtask binary against a kubectl double that answers the
+//! recorded real-format `kubectl get -o json` of each failure class (tests/fixtures/kubectl/release-*.json).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubectl");
+
+/// A kubectl double: logs each call, answers `get <kinds>` with a fixture, `logs` with canned lines.
+struct Double {
+    dir: tempfile::TempDir,
+}
+
+impl Double {
+    fn new(fixture: &str, logs: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let script = format!(
+            "#!/bin/sh\nprintf '%s\\n' \"kubectl $*\" >> '{log}'\n\
+             case \"$*\" in\n\
+             *\" get pods,deployments,services,endpoints,endpointslices,persistentvolumeclaims,events -o json\"*) cat '{fixtures}/{fixture}' ;;\n\
+             *\" logs \"*\"--previous\"*) printf '%s' '{logs}' ;;\n\
+             *) echo \"error: the kubectl double has no answer for: $*\" >&2; exit 1 ;;\n\
+             esac\n",
+            log = dir.path().join("calls.log").display(),
+            fixtures = FIXTURES,
+        );
+        write_exe(&dir.path().join("kubectl"), &script);
+        Self { dir }
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let path = format!(
+            "{}:{}",
+            self.dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        c.args(args)
+            .env("PATH", path)
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("XTASK_EXPLAIN")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap_or_else(|e| panic!("running xtask: {e}"))
+    }
+}
+
+fn write_exe(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn findings(o: &Output) -> Vec<serde_json::Value> {
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("\"event\":\"diagnose\""))
+        .unwrap_or_else(|| panic!("no diagnose event in:\n{}", text(o)));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    v["findings"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn healthy_release_exits_zero_with_no_findings() {
+    let d = Double::new("release-healthy.json", "");
+    let o = d.run(&["diagnose", "-p", "todo", "-n", "todo"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("diagnose: no problems found in namespace todo"),
+        "{}",
+        text(&o)
+    );
+    let calls = d.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].starts_with("kubectl --context todo --namespace todo get "),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn each_failure_class_is_found() {
+    let cases = [
+        ("release-image-not-loaded.json", "image-not-loaded"),
+        ("release-image-never-pull.json", "image-not-loaded"),
+        ("release-crash-loop.json", "crash-loop"),
+        ("release-oom-killed.json", "oom-killed"),
+        ("release-config-error.json", "container-config"),
+        ("release-probe-failing.json", "probe-failing"),
+        ("release-service-no-endpoints.json", "service-endpoints"),
+        ("release-pvc-pending.json", "pvc-pending"),
+        ("release-unschedulable.json", "pod-unschedulable"),
+        ("release-warning-event.json", "warning-event"),
+    ];
+    for (fixture, analyzer) in cases {
+        let d = Double::new(fixture, "");
+        let o = d.run(&["diagnose", "--json"], &[]);
+        let found = findings(&o);
+        assert!(
+            found.iter().any(|f| f["analyzer"] == analyzer),
+            "{fixture}: no {analyzer} in {found:#?}"
+        );
+        let critical = found.iter().any(|f| f["severity"] == "critical");
+        assert_eq!(
+            o.status.code(),
+            Some(if critical { 4 } else { 0 }),
+            "{fixture}: {}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn crash_loop_shows_previous_logs() {
+    let d = Double::new(
+        "release-crash-loop.json",
+        "2026-11-25T21:40:14Z INFO starting\nError: DATABASE_URL must be set\n",
+    );
+    let o = d.run(&["diagnose", "--tail", "7"], &[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(
+        out.contains("CRITICAL Pod/todo-backend-6d8f9c7b5d-k2x9q [crash-loop]"),
+        "{out}"
+    );
+    assert!(out.contains("Error: DATABASE_URL must be set"), "{out}");
+    assert!(
+        out.contains("last exit code 1 (application error)"),
+        "{out}"
+    );
+    let calls = d.calls();
+    assert!(
+        calls.iter().any(|c| c
+            == "kubectl --context todo --namespace todo logs todo-backend-6d8f9c7b5d-k2x9q -c backend --tail 7 --previous"),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn unreachable_cluster_is_a_prerequisite_error() {
+    let d = Double::new("does-not-exist.json", "");
+    let o = d.run(&["diagnose"], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("cannot read namespace todo in kube context todo"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// A one-shot OpenAI-compatible server: records the request, answers a chat completion.
+fn fake_openai() -> (String, std::thread::JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let handle = std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return String::new();
+        };
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+            head.push_str(&line);
+        }
+        let mut body = vec![0u8; len];
+        let _ = reader.read_exact(&mut body);
+        let answer = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1764106800,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"The backend cannot start: set DATABASE_URL, then run cargo xtask deploy."},"finish_reason":"stop"}]}"#;
+        let mut stream = reader.into_inner();
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+        format!("{head}\r\n{}", String::from_utf8_lossy(&body))
+    });
+    (format!("http://{addr}/v1"), handle)
+}
+
+#[test]
+fn explain_sends_anonymised_findings_and_prints_the_answer() {
+    let d = Double::new(
+        "release-crash-loop.json",
+        "connecting to postgres://todo:hunter2-secret@10.96.0.12:5432/todo\npanic: bad AUTH_SECRET=abcdefghijklmnopqrstuvwxyz0123456789\n",
+    );
+    let (base, server) = fake_openai();
+    let o = d.run(
+        &["diagnose"],
+        &[
+            ("XTASK_EXPLAIN", "1"),
+            ("OPENAI_API_KEY", "sk-test-0123456789abcdef"),
+            ("OPENAI_BASE_URL", &base),
+        ],
+    );
+    let out = text(&o);
+    let request = server.join().unwrap_or_default();
+    assert!(
+        out.contains("The backend cannot start: set DATABASE_URL"),
+        "{out}"
+    );
+    assert!(
+        request.starts_with("POST /v1/chat/completions "),
+        "{request}"
+    );
+    assert!(
+        request.contains("Bearer sk-test-0123456789abcdef"),
+        "the key goes in the header: {request}"
+    );
+    let body = request.split("\r\n\r\n").nth(1).unwrap_or("");
+    assert!(body.contains("crash-loop"), "{body}");
+    for secret in [
+        "hunter2-secret",
+        "abcdefghijklmnopqrstuvwxyz0123456789",
+        "10.96.0.12",
+        "sk-test",
+    ] {
+        assert!(!body.contains(secret), "{secret} sent to the model: {body}");
+    }
+    assert!(
+        !out.contains("sk-test-0123456789abcdef"),
+        "key printed: {out}"
+    );
+}
+
+#[test]
+fn explain_without_key_keeps_the_findings() {
+    let d = Double::new("release-oom-killed.json", "");
+    let o = d.run(&["diagnose"], &[("XTASK_EXPLAIN", "1")]);
+    let out = text(&o);
+    assert!(out.contains("[oom-killed]"), "{out}");
+    assert!(
+        out.contains("OPENAI_API_KEY is not set; the findings above stand alone"),
+        "{out}"
+    );
+}
+
+#[test]
+fn explain_over_https_reports_missing_tls() {
+    let d = Double::new("release-oom-killed.json", "");
+    let o = d.run(
+        &["diagnose"],
+        &[
+            ("XTASK_EXPLAIN", "1"),
+            ("OPENAI_API_KEY", "sk-x-0123456789abc"),
+        ],
+    );
+    assert!(text(&o).contains("needs TLS"), "{}", text(&o));
+}
