@@ -23,7 +23,8 @@ pub fn image_tag(inputs: &ImageInputs) -> Result<String> {
     let files = input_files(inputs)?;
     let mut h = Sha256::new();
     for rel in &files {
-        let bytes = std::fs::read(inputs.root.join(rel)).with_context(|| format!("reading {}", rel.display()))?;
+        let bytes = std::fs::read(inputs.root.join(rel))
+            .with_context(|| format!("reading {}", rel.display()))?;
         // Path and length framing: moving bytes between files changes the hash.
         h.update(rel.to_string_lossy().as_bytes());
         h.update([0]);
@@ -47,7 +48,8 @@ pub fn input_files(inputs: &ImageInputs) -> Result<Vec<PathBuf>> {
             continue;
         }
         let manifest = root.join(&dir).join("Cargo.toml");
-        let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+        let text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("reading {}", manifest.display()))?;
         for dep in path_dependencies(&text) {
             let joined = normalize(&dir.join(dep));
             if !seen.contains(&joined) {
@@ -56,7 +58,11 @@ pub fn input_files(inputs: &ImageInputs) -> Result<Vec<PathBuf>> {
         }
     }
     let mut files: BTreeSet<PathBuf> = BTreeSet::new();
-    for f in [inputs.dockerfile.clone(), PathBuf::from("Cargo.toml"), PathBuf::from("Cargo.lock")] {
+    for f in [
+        inputs.dockerfile.clone(),
+        PathBuf::from("Cargo.toml"),
+        PathBuf::from("Cargo.lock"),
+    ] {
         if root.join(&f).is_file() {
             files.insert(f);
         }
@@ -80,7 +86,8 @@ pub fn path_dependencies(manifest: &str) -> Vec<String> {
         if l.starts_with('[') {
             let name = l.trim_matches(|c| c == '[' || c == ']').trim();
             in_deps = matches!(name, "dependencies" | "build-dependencies");
-            dep_table = name.starts_with("dependencies.") || name.starts_with("build-dependencies.");
+            dep_table =
+                name.starts_with("dependencies.") || name.starts_with("build-dependencies.");
             continue;
         }
         if !(in_deps || dep_table) {
@@ -121,7 +128,14 @@ fn normalize(p: &Path) -> PathBuf {
 fn list_dir(root: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
     if root.join(".git").exists() {
         let out = std::process::Command::new("git")
-            .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--"])
+            .args([
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+                "--",
+            ])
             .arg(dir)
             .current_dir(root)
             .output();
@@ -197,7 +211,11 @@ mod tests {
     }
 
     fn inputs(root: &Path) -> ImageInputs {
-        ImageInputs { root: root.into(), dockerfile: "backend/Dockerfile".into(), crate_dir: "backend".into() }
+        ImageInputs {
+            root: root.into(),
+            dockerfile: "backend/Dockerfile".into(),
+            crate_dir: "backend".into(),
+        }
     }
 
     #[test]

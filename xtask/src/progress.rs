@@ -59,7 +59,12 @@ impl Reporter {
             Mode::Plain
         };
         let color = mode == Mode::Tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Self { mode, color, bar: None, rows: Vec::new() }
+        Self {
+            mode,
+            color,
+            bar: None,
+            rows: Vec::new(),
+        }
     }
 
     /// The mode in use.
@@ -73,9 +78,16 @@ impl Reporter {
             Mode::Json => emit(json!({"event": "step_started", "step": step})),
             Mode::Plain => println!("[{step}] started"),
             Mode::Tty => {
-                let tpl = if self.color { "{spinner:.cyan} {prefix:.bold:<10} {msg} {elapsed:.dim}" } else { "{spinner} {prefix:<10} {msg} {elapsed}" };
-                let style = ProgressStyle::with_template(tpl).unwrap_or_else(|_| ProgressStyle::default_spinner());
-                let bar = ProgressBar::new_spinner().with_style(style).with_prefix(step);
+                let tpl = if self.color {
+                    "{spinner:.cyan} {prefix:.bold:<10} {msg} {elapsed:.dim}"
+                } else {
+                    "{spinner} {prefix:<10} {msg} {elapsed}"
+                };
+                let style = ProgressStyle::with_template(tpl)
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                let bar = ProgressBar::new_spinner()
+                    .with_style(style)
+                    .with_prefix(step);
                 bar.enable_steady_tick(Duration::from_millis(100));
                 self.bar = Some(bar);
             }
@@ -126,39 +138,63 @@ impl Reporter {
                     (Outcome::Skipped(_), false) => "--",
                     (Outcome::Failed(_), false) => "XX",
                 };
-                let line = format!("{mark} {step:<10} {} ({})", describe(&outcome), fmt_dur(duration));
+                let line = format!(
+                    "{mark} {step:<10} {} ({})",
+                    describe(&outcome),
+                    fmt_dur(duration)
+                );
                 if let Some(b) = self.bar.take() {
                     b.finish_and_clear();
                 }
                 println!("{line}");
             }
         }
-        self.rows.push(Row { step, outcome, duration });
+        self.rows.push(Row {
+            step,
+            outcome,
+            duration,
+        });
     }
 
     /// The summary table (or a `summary` event), with URLs and budget checks.
-    pub fn summary(&self, ok: bool, urls: &[(String, String)], budgets: &[Budget], total: Duration) {
+    pub fn summary(
+        &self,
+        ok: bool,
+        urls: &[(String, String)],
+        budgets: &[Budget],
+        total: Duration,
+    ) {
         if self.mode == Mode::Json {
             let steps: Vec<_> = self
                 .rows
                 .iter()
                 .map(|r| json!({"step": r.step, "status": status_word(&r.outcome), "duration_ms": r.duration.as_millis() as u64}))
                 .collect();
-            let urls: serde_json::Map<_, _> = urls.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            let urls: serde_json::Map<_, _> =
+                urls.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
             let budgets: Vec<_> = budgets
                 .iter()
                 .map(|b| json!({"check": b.name, "measured_ms": b.measured.as_millis() as u64, "budget_ms": b.budget.as_millis() as u64, "within": b.within()}))
                 .collect();
-            emit(json!({"event": "summary", "ok": ok, "total_ms": total.as_millis() as u64, "steps": steps, "urls": urls, "budgets": budgets}));
+            emit(
+                json!({"event": "summary", "ok": ok, "total_ms": total.as_millis() as u64, "steps": steps, "urls": urls, "budgets": budgets}),
+            );
             return;
         }
         println!();
         println!("{:<10} {:<8} {:>8}  detail", "step", "status", "time");
         for r in &self.rows {
             let detail = match &r.outcome {
-                Outcome::Done(t) | Outcome::Skipped(t) | Outcome::Failed(t) => t.lines().next().unwrap_or(""),
+                Outcome::Done(t) | Outcome::Skipped(t) | Outcome::Failed(t) => {
+                    t.lines().next().unwrap_or("")
+                }
             };
-            println!("{:<10} {:<8} {:>8}  {detail}", r.step, status_word(&r.outcome), fmt_dur(r.duration));
+            println!(
+                "{:<10} {:<8} {:>8}  {detail}",
+                r.step,
+                status_word(&r.outcome),
+                fmt_dur(r.duration)
+            );
         }
         if !budgets.is_empty() {
             println!();
@@ -178,7 +214,11 @@ impl Reporter {
                 println!("{k:<10} {v}");
             }
         }
-        println!("\n{} in {}", if ok { "deployed" } else { "deploy failed" }, fmt_dur(total));
+        println!(
+            "\n{} in {}",
+            if ok { "deployed" } else { "deploy failed" },
+            fmt_dur(total)
+        );
     }
 }
 
@@ -237,7 +277,11 @@ mod tests {
     fn durations_and_budgets() {
         assert_eq!(fmt_dur(Duration::from_millis(340)), "340ms");
         assert_eq!(fmt_dur(Duration::from_millis(1250)), "1.2s");
-        let b = Budget { name: "health", measured: Duration::from_millis(2100), budget: Duration::from_secs(2) };
+        let b = Budget {
+            name: "health",
+            measured: Duration::from_millis(2100),
+            budget: Duration::from_secs(2),
+        };
         assert!(!b.within());
     }
 }

@@ -38,7 +38,8 @@ impl Secrets {
     pub fn load(env_file: Option<&Path>) -> Result<Self> {
         let mut map = match env_file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading env file {}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading env file {}", p.display()))?;
                 parse_env_file(&text)
             }
             None => BTreeMap::new(),
@@ -58,7 +59,11 @@ impl Secrets {
 
     /// The values to redact in printed commands.
     pub fn values(&self) -> Vec<String> {
-        [&self.openai_api_key, &self.database_url, &self.auth_secret].into_iter().flatten().cloned().collect()
+        [&self.openai_api_key, &self.database_url, &self.auth_secret]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     /// The backend chart values holding the secrets (`secrets.*`, `externalDatabase.url`).
@@ -90,7 +95,10 @@ pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
         .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
         .map(|(k, v)| {
             let v = v.trim();
-            let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+            let v = if v.len() >= 2
+                && ((v.starts_with('"') && v.ends_with('"'))
+                    || (v.starts_with('\'') && v.ends_with('\'')))
+            {
                 &v[1..v.len() - 1]
             } else {
                 v
@@ -122,7 +130,8 @@ impl TempValues {
         }
         interrupt().register_temp(file.path().to_path_buf());
         let text = serde_json::to_string_pretty(value).context("encoding values")?;
-        file.write_all(text.as_bytes()).context("writing the temporary values file")?;
+        file.write_all(text.as_bytes())
+            .context("writing the temporary values file")?;
         file.flush().context("writing the temporary values file")?;
         Ok(Self { file })
     }
@@ -144,9 +153,14 @@ mod tests {
 
     #[test]
     fn env_file_parsing() {
-        let m = parse_env_file("# c\nexport OPENAI_API_KEY=\"sk-1\"\nDATABASE_URL='postgres://u:p@h/db'\n\nX = y\n");
+        let m = parse_env_file(
+            "# c\nexport OPENAI_API_KEY=\"sk-1\"\nDATABASE_URL='postgres://u:p@h/db'\n\nX = y\n",
+        );
         assert_eq!(m.get("OPENAI_API_KEY").map(String::as_str), Some("sk-1"));
-        assert_eq!(m.get("DATABASE_URL").map(String::as_str), Some("postgres://u:p@h/db"));
+        assert_eq!(
+            m.get("DATABASE_URL").map(String::as_str),
+            Some("postgres://u:p@h/db")
+        );
         assert_eq!(m.get("X").map(String::as_str), Some("y"));
     }
 
@@ -168,9 +182,12 @@ mod tests {
     #[test]
     fn temp_file_is_0600_and_removed_on_drop() {
         use std::os::unix::fs::PermissionsExt;
-        let t = TempValues::write("todo-test-", &serde_json::json!({"a": 1})).unwrap_or_else(|e| panic!("{e}"));
+        let t = TempValues::write("todo-test-", &serde_json::json!({"a": 1}))
+            .unwrap_or_else(|e| panic!("{e}"));
         let p = t.path().to_path_buf();
-        let mode = std::fs::metadata(&p).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        let mode = std::fs::metadata(&p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0);
         assert_eq!(mode, 0o600);
         drop(t);
         assert!(!p.exists());

@@ -33,9 +33,15 @@ impl Step for Cluster {
             None => format!("profile {p} running"),
             Some(what) => {
                 rep.note(self.name(), &format!("profile {p} {what}; starting it"));
-                let out = ctx.runner.output(&minikube::start(p, st.args.cpus, st.args.memory))?;
+                let out = ctx
+                    .runner
+                    .output(&minikube::start(p, st.args.cpus, st.args.memory))?;
                 if !out.ok() {
-                    return Err(Failure::step(format!("`minikube -p {p} start` failed: {}", out.reason())).into());
+                    return Err(Failure::step(format!(
+                        "`minikube -p {p} start` failed: {}",
+                        out.reason()
+                    ))
+                    .into());
                 }
                 if ctx.dry_run {
                     st.cluster_up = false;
@@ -56,7 +62,11 @@ impl Step for Cluster {
         if runtime == Runtime::Docker {
             let out = ctx.runner.output(&minikube::docker_env(p))?;
             if !out.ok() {
-                return Err(Failure::step(format!("`minikube -p {p} docker-env` failed: {}", out.reason())).into());
+                return Err(Failure::step(format!(
+                    "`minikube -p {p} docker-env` failed: {}",
+                    out.reason()
+                ))
+                .into());
             }
             st.docker_env = minikube::parse_docker_env(&out.stdout);
             detail.push_str(", runtime docker (images are built inside the node)");

@@ -56,7 +56,9 @@ pub fn pick_port(requested: u16) -> Result<(u16, bool)> {
 
 /// True when something answers HTTP at `url` (any status: the forward itself works).
 pub fn probe(url: &str) -> bool {
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(2)).build();
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(2))
+        .build();
     match agent.get(url).call() {
         Ok(_) | Err(ureq::Error::Status(..)) => true,
         Err(ureq::Error::Transport(_)) => false,
@@ -71,7 +73,9 @@ struct Running {
 
 fn start(runner: &Runner, ctx: &SupCtx, t: &Target) -> Result<Option<Running>> {
     let cmd = kubectl::port_forward(&ctx.profile, &ctx.namespace, t.service, t.local, t.remote);
-    let Some(mut child) = runner.spawn(&cmd)? else { return Ok(None) };
+    let Some(mut child) = runner.spawn(&cmd)? else {
+        return Ok(None);
+    };
     let pid = child.id();
     let stderr = Arc::new(Mutex::new(String::new()));
     // Drain both pipes: kubectl prints a line per connection and would block on a full pipe.
@@ -125,7 +129,9 @@ pub struct Forward {
 
 impl std::fmt::Debug for Forward {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Forward").field("targets", &self.targets).finish()
+        f.debug_struct("Forward")
+            .field("targets", &self.targets)
+            .finish()
     }
 }
 
@@ -133,17 +139,26 @@ impl Forward {
     /// Starts every target and waits until each answers; then supervises them in the background.
     pub fn start(ctx: &Context, targets: Vec<Target>, rep: &Reporter) -> Result<Self> {
         let stop_flag = Arc::new(AtomicBool::new(false));
-        let sup = SupCtx { profile: ctx.profile.clone(), namespace: ctx.namespace.clone() };
+        let sup = SupCtx {
+            profile: ctx.profile.clone(),
+            namespace: ctx.namespace.clone(),
+        };
         let mut threads = Vec::new();
         for t in &targets {
-            let Some(mut running) = start(&ctx.runner, &sup, t)? else { continue };
+            let Some(mut running) = start(&ctx.runner, &sup, t)? else {
+                continue;
+            };
             let probe_url = format!("{}{}", t.url(), t.probe_path);
             let up = poll(READY_WITHIN, Duration::from_millis(100), || {
                 if probe(&probe_url) {
                     return Some(Ok(()));
                 }
                 match running.child.try_wait() {
-                    Ok(Some(_)) => Some(Err(running.stderr.lock().map(|s| s.trim().to_string()).unwrap_or_default())),
+                    Ok(Some(_)) => Some(Err(running
+                        .stderr
+                        .lock()
+                        .map(|s| s.trim().to_string())
+                        .unwrap_or_default())),
                     _ => None,
                 }
             });
@@ -151,7 +166,11 @@ impl Forward {
                 Some(Ok(())) => {}
                 Some(Err(stderr)) => {
                     stop(&mut running);
-                    return Err(Failure::step(format!("kubectl port-forward svc/{} exited: {stderr}", t.service)).into());
+                    return Err(Failure::step(format!(
+                        "kubectl port-forward svc/{} exited: {stderr}",
+                        t.service
+                    ))
+                    .into());
                 }
                 None => {
                     stop(&mut running);
@@ -163,11 +182,22 @@ impl Forward {
                     .into());
                 }
             }
-            let (runner, sup, t, flag) = (ctx.runner.clone(), sup.clone(), t.clone(), Arc::clone(&stop_flag));
+            let (runner, sup, t, flag) = (
+                ctx.runner.clone(),
+                sup.clone(),
+                t.clone(),
+                Arc::clone(&stop_flag),
+            );
             let json = rep.mode() == crate::progress::Mode::Json;
-            threads.push(std::thread::spawn(move || supervise(runner, sup, t, running, flag, json)));
+            threads.push(std::thread::spawn(move || {
+                supervise(runner, sup, t, running, flag, json)
+            }));
         }
-        Ok(Self { stop: stop_flag, threads, targets })
+        Ok(Self {
+            stop: stop_flag,
+            threads,
+            targets,
+        })
     }
 
     /// Blocks until Ctrl-C (the handler ends the process).
@@ -187,7 +217,14 @@ impl Drop for Forward {
     }
 }
 
-fn supervise(runner: Runner, sup: SupCtx, t: Target, mut running: Running, stop_flag: Arc<AtomicBool>, json: bool) {
+fn supervise(
+    runner: Runner,
+    sup: SupCtx,
+    t: Target,
+    mut running: Running,
+    stop_flag: Arc<AtomicBool>,
+    json: bool,
+) {
     let url = format!("{}{}", t.url(), t.probe_path);
     let mut failed = 0u32;
     let mut backoff = Duration::from_millis(500);
@@ -208,8 +245,19 @@ fn supervise(runner: Runner, sup: SupCtx, t: Target, mut running: Running, stop_
         if !exited && failed < FAILED_PROBES {
             continue;
         }
-        let why = if exited { "exited" } else { "stopped answering" };
-        report(json, &format!("port-forward svc/{} {why}; restarting in {}ms", t.service, backoff.as_millis()));
+        let why = if exited {
+            "exited"
+        } else {
+            "stopped answering"
+        };
+        report(
+            json,
+            &format!(
+                "port-forward svc/{} {why}; restarting in {}ms",
+                t.service,
+                backoff.as_millis()
+            ),
+        );
         stop(&mut running);
         let resume = Instant::now() + backoff;
         while Instant::now() < resume && !stop_flag.load(Ordering::SeqCst) {
@@ -223,10 +271,16 @@ fn supervise(runner: Runner, sup: SupCtx, t: Target, mut running: Running, stop_
             Ok(Some(r)) => {
                 running = r;
                 failed = 0;
-                report(json, &format!("port-forward svc/{} restarted on {}", t.service, t.url()));
+                report(
+                    json,
+                    &format!("port-forward svc/{} restarted on {}", t.service, t.url()),
+                );
             }
             Ok(None) => return,
-            Err(e) => report(json, &format!("port-forward svc/{}: restart failed: {e:#}", t.service)),
+            Err(e) => report(
+                json,
+                &format!("port-forward svc/{}: restart failed: {e:#}", t.service),
+            ),
         }
     }
     stop(&mut running);
@@ -234,7 +288,10 @@ fn supervise(runner: Runner, sup: SupCtx, t: Target, mut running: Running, stop_
 
 fn report(json: bool, msg: &str) {
     if json {
-        println!("{}", serde_json::json!({"event": "forward", "message": msg}));
+        println!(
+            "{}",
+            serde_json::json!({"event": "forward", "message": msg})
+        );
     } else {
         eprintln!("{msg}");
     }
@@ -259,21 +316,38 @@ impl Step for ForwardStep {
         if moved {
             notes.push(format!("port {} busy, using {port}", st.args.port));
         }
-        targets.push(Target { service: "todo-frontend", local: port, remote: 3000, probe_path: "/api/health" });
+        targets.push(Target {
+            service: "todo-frontend",
+            local: port,
+            remote: 3000,
+            probe_path: "/api/health",
+        });
         if let Some(bp) = st.args.backend_port {
             let (p, moved) = pick_port(bp)?;
             if moved {
                 notes.push(format!("port {bp} busy, using {p}"));
             }
-            targets.push(Target { service: "todo-backend", local: p, remote: 8000, probe_path: "/health" });
+            targets.push(Target {
+                service: "todo-backend",
+                local: p,
+                remote: 8000,
+                probe_path: "/health",
+            });
         }
         let fw = Forward::start(ctx, targets.clone(), rep)?;
         for t in &targets {
-            let name = if t.service == "todo-frontend" { "frontend" } else { "backend" };
+            let name = if t.service == "todo-frontend" {
+                "frontend"
+            } else {
+                "backend"
+            };
             st.urls.push((name.to_string(), t.url()));
         }
         st.forward = Some(fw);
-        let mut d: Vec<String> = targets.iter().map(|t| format!("{} -> svc/{}", t.url(), t.service)).collect();
+        let mut d: Vec<String> = targets
+            .iter()
+            .map(|t| format!("{} -> svc/{}", t.url(), t.service))
+            .collect();
         d.extend(notes);
         Ok(d.join(", "))
     }
@@ -307,7 +381,10 @@ mod tests {
             }
         });
         assert!(probe(&format!("http://127.0.0.1:{port}/x")));
-        let dead = TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(1);
+        let dead = TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(1);
         assert!(!probe(&format!("http://127.0.0.1:{dead}/x")));
     }
 }

@@ -14,8 +14,10 @@ use crate::tools::docker;
 pub struct Images;
 
 /// The services and where their inputs are.
-pub const SERVICES: [(&str, &str, &str); 2] =
-    [("backend", "backend/Dockerfile", "backend"), ("frontend", "frontend/Dockerfile", "frontend")];
+pub const SERVICES: [(&str, &str, &str); 2] = [
+    ("backend", "backend/Dockerfile", "backend"),
+    ("frontend", "frontend/Dockerfile", "frontend"),
+];
 
 /// Adds the docker-env variables (Docker runtime: the node's daemon) to a docker command.
 pub fn in_target_daemon(mut c: Cmd, st: &State) -> Cmd {
@@ -29,16 +31,29 @@ pub fn in_target_daemon(mut c: Cmd, st: &State) -> Cmd {
 pub fn compute_tags(ctx: &Context, st: &mut State) -> Result<()> {
     let mut images = Vec::new();
     for (service, dockerfile, dir) in SERVICES {
-        let inputs = ImageInputs { root: ctx.root.clone(), dockerfile: PathBuf::from(dockerfile), crate_dir: PathBuf::from(dir) };
+        let inputs = ImageInputs {
+            root: ctx.root.clone(),
+            dockerfile: PathBuf::from(dockerfile),
+            crate_dir: PathBuf::from(dir),
+        };
         let tag = image_tag(&inputs)?;
-        images.push(Image { service, repository: format!("todo-{service}"), tag, built: false, loaded: false });
+        images.push(Image {
+            service,
+            repository: format!("todo-{service}"),
+            tag,
+            built: false,
+            loaded: false,
+        });
     }
     st.images = images;
     Ok(())
 }
 
 fn exists(ctx: &Context, st: &State, image: &Image) -> Result<bool> {
-    let out = ctx.runner.output(&in_target_daemon(docker::image_inspect(&image.reference()), st))?;
+    let out = ctx.runner.output(&in_target_daemon(
+        docker::image_inspect(&image.reference()),
+        st,
+    ))?;
     Ok(out.ok())
 }
 
@@ -82,7 +97,13 @@ impl Step for Images {
             .iter()
             .map(|i| {
                 let (_, dockerfile, _) = SERVICES[*i];
-                (*i, in_target_daemon(docker::build(&ctx.root, dockerfile, &st.images[*i].reference(), &[]), st))
+                (
+                    *i,
+                    in_target_daemon(
+                        docker::build(&ctx.root, dockerfile, &st.images[*i].reference(), &[]),
+                        st,
+                    ),
+                )
             })
             .collect();
         // Both builds at once: docker (BuildKit) serialises what must be serial; the rest overlaps.
@@ -104,7 +125,11 @@ impl Step for Images {
                 Ok(out) => {
                     let tail: Vec<&str> = out.stderr.lines().rev().take(15).collect();
                     let tail: Vec<&str> = tail.into_iter().rev().collect();
-                    failures.push(format!("docker build of {} failed:\n{}", img.reference(), tail.join("\n")));
+                    failures.push(format!(
+                        "docker build of {} failed:\n{}",
+                        img.reference(),
+                        tail.join("\n")
+                    ));
                 }
                 Err(e) => failures.push(format!("docker build of {}: {e:#}", img.reference())),
             }
@@ -112,7 +137,11 @@ impl Step for Images {
         if !failures.is_empty() {
             return Err(Failure::step(failures.join("\n")).into());
         }
-        let target = if st.docker_env.is_empty() { "local docker" } else { "minikube's docker" };
+        let target = if st.docker_env.is_empty() {
+            "local docker"
+        } else {
+            "minikube's docker"
+        };
         Ok(format!("built {} in {target}", names.join(", ")))
     }
 }

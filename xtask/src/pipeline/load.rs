@@ -16,10 +16,20 @@ fn missing_on_node(ctx: &Context, st: &State) -> Result<Vec<String>> {
     }
     let out = ctx.runner.output(&minikube::image_ls(&ctx.profile))?;
     if !out.ok() {
-        return Err(Failure::step(format!("`minikube -p {} image ls` failed: {}", ctx.profile, out.reason())).into());
+        return Err(Failure::step(format!(
+            "`minikube -p {} image ls` failed: {}",
+            ctx.profile,
+            out.reason()
+        ))
+        .into());
     }
     let listed = minikube::parse_image_ls(&out.stdout)?;
-    Ok(st.images.iter().map(|i| i.reference()).filter(|r| !minikube::has_image(&listed, r)).collect())
+    Ok(st
+        .images
+        .iter()
+        .map(|i| i.reference())
+        .filter(|r| !minikube::has_image(&listed, r))
+        .collect())
 }
 
 impl Step for Load {
@@ -44,7 +54,11 @@ impl Step for Load {
             rep.note(self.name(), &format!("loading {r}"));
             let out = ctx.runner.output(&minikube::image_load(&ctx.profile, r))?;
             if !out.ok() {
-                return Err(Failure::step(format!("`minikube image load {r}` failed: {}", out.reason())).into());
+                return Err(Failure::step(format!(
+                    "`minikube image load {r}` failed: {}",
+                    out.reason()
+                ))
+                .into());
             }
             if let Some(i) = st.images.iter_mut().find(|i| &i.reference() == r) {
                 i.loaded = true;

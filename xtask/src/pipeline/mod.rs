@@ -129,7 +129,10 @@ pub fn deploy(ctx: &Context, args: &DeployArgs) -> Result<()> {
     let result = run_steps(ctx, &mut st, &mut rep, &plan(args));
     let ok = result.is_ok();
     if ctx.dry_run {
-        rep.println(&format!("dry run: {} command(s) would change something; nothing was changed", ctx.runner.planned().len()));
+        rep.println(&format!(
+            "dry run: {} command(s) would change something; nothing was changed",
+            ctx.runner.planned().len()
+        ));
     }
     rep.summary(ok, &st.urls, &st.budgets, started.elapsed());
     result?;
@@ -142,7 +145,12 @@ pub fn deploy(ctx: &Context, args: &DeployArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_steps(ctx: &Context, st: &mut State, rep: &mut Reporter, steps: &[Box<dyn Step>]) -> Result<()> {
+fn run_steps(
+    ctx: &Context,
+    st: &mut State,
+    rep: &mut Reporter,
+    steps: &[Box<dyn Step>],
+) -> Result<()> {
     for step in steps {
         if interrupt().is_set() {
             return Err(Failure::interrupted().into());
@@ -196,15 +204,42 @@ mod tests {
     #[test]
     fn plan_order_and_no_smoke() {
         let names: Vec<_> = plan(&args(&[])).iter().map(|s| s.name()).collect();
-        assert_eq!(names, ["preflight", "cluster", "images", "load", "release", "forward", "smoke"]);
-        let names: Vec<_> = plan(&args(&["--no-smoke"])).iter().map(|s| s.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "preflight",
+                "cluster",
+                "images",
+                "load",
+                "release",
+                "forward",
+                "smoke"
+            ]
+        );
+        let names: Vec<_> = plan(&args(&["--no-smoke"]))
+            .iter()
+            .map(|s| s.name())
+            .collect();
         assert_eq!(names.last(), Some(&"forward"));
     }
 
     #[test]
     fn poll_returns_value_or_gives_up() {
         let mut n = 0;
-        assert_eq!(poll(Duration::from_secs(1), Duration::from_millis(1), || { n += 1; (n == 3).then_some(n) }), Some(3));
-        assert_eq!(poll(Duration::from_millis(20), Duration::from_millis(5), || None::<()>), None);
+        assert_eq!(
+            poll(Duration::from_secs(1), Duration::from_millis(1), || {
+                n += 1;
+                (n == 3).then_some(n)
+            }),
+            Some(3)
+        );
+        assert_eq!(
+            poll(
+                Duration::from_millis(20),
+                Duration::from_millis(5),
+                || None::<()>
+            ),
+            None
+        );
     }
 }

@@ -56,13 +56,22 @@ pub enum Finding {
 }
 
 /// Turns the answers into a problem list (empty when all is fine).
-pub fn problems(findings: &[(Tool, Finding)], docker_daemon: Option<Result<(), String>>) -> Vec<String> {
+pub fn problems(
+    findings: &[(Tool, Finding)],
+    docker_daemon: Option<Result<(), String>>,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (t, f) in findings {
         match f {
             Finding::Missing => out.push(format!("{} not found on PATH: {}", t.name, t.fix)),
-            Finding::Unreadable(e) => out.push(format!("{}: cannot read its version ({e}): {}", t.name, t.fix)),
-            Finding::TooOld(v) => out.push(format!("{} {v} is too old (need >= {}): {}", t.name, t.min, t.fix)),
+            Finding::Unreadable(e) => out.push(format!(
+                "{}: cannot read its version ({e}): {}",
+                t.name, t.fix
+            )),
+            Finding::TooOld(v) => out.push(format!(
+                "{} {v} is too old (need >= {}): {}",
+                t.name, t.min, t.fix
+            )),
             Finding::Ok(_) => {}
         }
     }
@@ -76,7 +85,9 @@ pub fn problems(findings: &[(Tool, Finding)], docker_daemon: Option<Result<(), S
 
 fn version_of(tool: &str, out: &Output) -> Result<Version, String> {
     let v = match tool {
-        "docker" => docker::DockerVersion::parse(&out.stdout).ok().and_then(|v| v.client_version()),
+        "docker" => docker::DockerVersion::parse(&out.stdout)
+            .ok()
+            .and_then(|v| v.client_version()),
         "minikube" => serde_json::from_str::<minikube::MinikubeVersion>(out.stdout.trim())
             .ok()
             .and_then(|v| Version::parse_loose(&v.minikube_version)),
@@ -103,7 +114,11 @@ impl Step for Preflight {
                 .iter()
                 .map(|t| {
                     let runner = ctx.runner.clone();
-                    let prog = if t.name == "docker" { docker_prog.clone() } else { t.name.to_string() };
+                    let prog = if t.name == "docker" {
+                        docker_prog.clone()
+                    } else {
+                        t.name.to_string()
+                    };
                     s.spawn(move || {
                         if which::which(&prog).is_err() {
                             return (*t, Finding::Missing, None);
@@ -130,16 +145,23 @@ impl Step for Preflight {
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
-        let daemon = answers.iter().find(|a| a.0.name == "docker").and_then(|(_, f, out)| match (f, out) {
-            (Finding::Ok(_) | Finding::TooOld(_), Some(out)) => Some(
-                match docker::DockerVersion::parse(&out.stdout).ok().and_then(|v| v.server) {
-                    Some(_) => Ok(()),
-                    None => Err(out.reason()),
-                },
-            ),
-            _ => None,
-        });
-        let findings: Vec<(Tool, Finding)> = answers.iter().map(|(t, f, _)| (*t, f.clone())).collect();
+        let daemon = answers
+            .iter()
+            .find(|a| a.0.name == "docker")
+            .and_then(|(_, f, out)| match (f, out) {
+                (Finding::Ok(_) | Finding::TooOld(_), Some(out)) => Some(
+                    match docker::DockerVersion::parse(&out.stdout)
+                        .ok()
+                        .and_then(|v| v.server)
+                    {
+                        Some(_) => Ok(()),
+                        None => Err(out.reason()),
+                    },
+                ),
+                _ => None,
+            });
+        let findings: Vec<(Tool, Finding)> =
+            answers.iter().map(|(t, f, _)| (*t, f.clone())).collect();
         let list = problems(&findings, daemon);
         if !list.is_empty() {
             let mut msg = format!("{} prerequisite problem(s):", list.len());
@@ -149,8 +171,13 @@ impl Step for Preflight {
             }
             return Err(Failure::prereq(msg).into());
         }
-        let helm_out = answers.iter().find(|a| a.0.name == "helm").and_then(|a| a.2.as_ref());
-        st.helm = helm_out.and_then(|o| helm::parse_version(&o.stdout)).map(|v| v.1);
+        let helm_out = answers
+            .iter()
+            .find(|a| a.0.name == "helm")
+            .and_then(|a| a.2.as_ref());
+        st.helm = helm_out
+            .and_then(|o| helm::parse_version(&o.stdout))
+            .map(|v| v.1);
         let versions: Vec<String> = findings
             .iter()
             .filter_map(|(t, f)| match f {
@@ -176,7 +203,9 @@ mod tests {
         ];
         let p = problems(&f, Some(Err("Cannot connect to the Docker daemon".into())));
         assert_eq!(p.len(), 3, "{p:?}");
-        assert!(p[0].contains("minikube not found") && p[0].contains("https://minikube.sigs.k8s.io"));
+        assert!(
+            p[0].contains("minikube not found") && p[0].contains("https://minikube.sigs.k8s.io")
+        );
         assert!(p[1].contains("helm 3.7.0 is too old (need >= 3.8.0)"));
         assert!(p[2].contains("docker daemon not reachable") && p[2].contains("dockerd"));
         assert!(problems(&f[..1], Some(Ok(()))).is_empty());

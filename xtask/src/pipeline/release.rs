@@ -31,7 +31,8 @@ pub struct Release;
 
 /// Generated (non-secret) values of a chart: image and settings from docs/contracts.md.
 pub fn chart_values(service: &str, repository: &str, tag: &str) -> serde_json::Value {
-    let mut v = json!({ "image": { "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent" } });
+    let mut v =
+        json!({ "image": { "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent" } });
     if service == "frontend" {
         v["backendUrl"] = json!("http://todo-backend:8000");
     }
@@ -41,18 +42,27 @@ pub fn chart_values(service: &str, repository: &str, tag: &str) -> serde_json::V
 fn ensure_namespace(ctx: &Context, st: &State) -> Result<String> {
     let ns = &ctx.namespace;
     if st.cluster_up {
-        let out = ctx.runner.output(&kubectl::get_namespace(&ctx.profile, ns))?;
+        let out = ctx
+            .runner
+            .output(&kubectl::get_namespace(&ctx.profile, ns))?;
         if out.ok() {
             return Ok(format!("namespace {ns} exists"));
         }
         if !kubectl::is_not_found(&out.stderr) {
-            return Err(Failure::step(format!("cannot read namespace {ns}: {}", out.reason())).into());
+            return Err(
+                Failure::step(format!("cannot read namespace {ns}: {}", out.reason())).into(),
+            );
         }
     }
-    for cmd in [kubectl::create_namespace(&ctx.profile, ns), kubectl::label_namespace(&ctx.profile, ns, MANAGED_BY)] {
+    for cmd in [
+        kubectl::create_namespace(&ctx.profile, ns),
+        kubectl::label_namespace(&ctx.profile, ns, MANAGED_BY),
+    ] {
         let out = ctx.runner.output(&cmd)?;
         if !out.ok() {
-            return Err(Failure::step(format!("`{}` failed: {}", cmd.display(), out.reason())).into());
+            return Err(
+                Failure::step(format!("`{}` failed: {}", cmd.display(), out.reason())).into(),
+            );
         }
     }
     Ok(format!("namespace {ns} created"))
@@ -61,13 +71,22 @@ fn ensure_namespace(ctx: &Context, st: &State) -> Result<String> {
 /// Pods and warning events of a release, for the classifier.
 fn observe(ctx: &Context, release: &str) -> Option<(Vec<Pod>, Vec<Event>)> {
     let sel = format!("app.kubernetes.io/instance={release}");
-    let out = ctx.runner.output(&kubectl::get_pods(&ctx.profile, &ctx.namespace, &sel)).ok()?;
+    let out = ctx
+        .runner
+        .output(&kubectl::get_pods(&ctx.profile, &ctx.namespace, &sel))
+        .ok()?;
     if !out.ok() {
         return None;
     }
     let pods: Vec<Pod> = parse_items(&out.stdout).ok()?;
-    let ev = ctx.runner.output(&kubectl::get_warning_events(&ctx.profile, &ctx.namespace)).ok();
-    let events: Vec<Event> = ev.filter(|o| o.ok()).and_then(|o| parse_items(&o.stdout).ok()).unwrap_or_default();
+    let ev = ctx
+        .runner
+        .output(&kubectl::get_warning_events(&ctx.profile, &ctx.namespace))
+        .ok();
+    let events: Vec<Event> = ev
+        .filter(|o| o.ok())
+        .and_then(|o| parse_items(&o.stdout).ok())
+        .unwrap_or_default();
     Some((pods, events))
 }
 
@@ -76,15 +95,31 @@ fn crash_logs(ctx: &Context, pods: &[Pod]) -> Vec<String> {
     let mut out = Vec::new();
     for p in pods {
         for cs in &p.status.container_statuses {
-            let crashed = cs.state.waiting.as_ref().is_some_and(|w| w.reason == "CrashLoopBackOff")
+            let crashed = cs
+                .state
+                .waiting
+                .as_ref()
+                .is_some_and(|w| w.reason == "CrashLoopBackOff")
                 || cs.last_state.terminated.is_some();
             if !crashed {
                 continue;
             }
-            let cmd = kubectl::logs(&ctx.profile, &ctx.namespace, &p.metadata.name, &cs.name, 20, true);
+            let cmd = kubectl::logs(
+                &ctx.profile,
+                &ctx.namespace,
+                &p.metadata.name,
+                &cs.name,
+                20,
+                true,
+            );
             if let Ok(o) = ctx.runner.output(&cmd) {
                 if o.ok() && !o.stdout.trim().is_empty() {
-                    out.push(format!("last log lines of {}/{}:\n{}", p.metadata.name, cs.name, indent(&o.stdout)));
+                    out.push(format!(
+                        "last log lines of {}/{}:\n{}",
+                        p.metadata.name,
+                        cs.name,
+                        indent(&o.stdout)
+                    ));
                 }
             }
             if out.len() >= 2 {
@@ -96,7 +131,10 @@ fn crash_logs(ctx: &Context, pods: &[Pod]) -> Vec<String> {
 }
 
 fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn roll_back(ctx: &Context, release: &str) -> String {
@@ -108,9 +146,15 @@ fn roll_back(ctx: &Context, release: &str) -> String {
         .and_then(|o| helm::parse_history(&o.stdout).ok())
         .unwrap_or_default();
     let (cmd, done) = match helm::rollback_target(&hist) {
-        Some(rev) => (helm::rollback(release, rev, &ctx.namespace, &ctx.profile), format!("rolled back to revision {rev}")),
+        Some(rev) => (
+            helm::rollback(release, rev, &ctx.namespace, &ctx.profile),
+            format!("rolled back to revision {rev}"),
+        ),
         // First install: what --atomic does, uninstall the failed release.
-        None => (helm::uninstall(release, &ctx.namespace, &ctx.profile), "failed first install uninstalled".to_string()),
+        None => (
+            helm::uninstall(release, &ctx.namespace, &ctx.profile),
+            "failed first install uninstalled".to_string(),
+        ),
     };
     match ctx.runner.output(&cmd) {
         Ok(o) if o.ok() => format!("release {release} {done}"),
@@ -120,7 +164,13 @@ fn roll_back(ctx: &Context, release: &str) -> String {
 }
 
 /// Installs one chart while watching its pods.
-fn install(ctx: &Context, st: &mut State, rep: &Reporter, service: &'static str, values: &[&Path]) -> Result<String> {
+fn install(
+    ctx: &Context,
+    st: &mut State,
+    rep: &Reporter,
+    service: &'static str,
+    values: &[&Path],
+) -> Result<String> {
     let release = format!("todo-{service}");
     let chart = ctx.root.join("helm").join(service);
     let flavor = st.helm.unwrap_or(Flavor::Helm3);
@@ -164,9 +214,25 @@ fn install(ctx: &Context, st: &mut State, rep: &Reporter, service: &'static str,
     let took = started.elapsed();
     match result {
         Watched::Done(out) if out.ok() => {
-            st.budgets.push(Budget { name: if service == "backend" { "helm todo-backend" } else { "helm todo-frontend" }, measured: took, budget: HELM_BUDGET });
+            st.budgets.push(Budget {
+                name: if service == "backend" {
+                    "helm todo-backend"
+                } else {
+                    "helm todo-frontend"
+                },
+                measured: took,
+                budget: HELM_BUDGET,
+            });
             let ready = ready_at.get().unwrap_or(took);
-            st.budgets.push(Budget { name: if service == "backend" { "pods ready backend" } else { "pods ready frontend" }, measured: ready, budget: READY_BUDGET });
+            st.budgets.push(Budget {
+                name: if service == "backend" {
+                    "pods ready backend"
+                } else {
+                    "pods ready frontend"
+                },
+                measured: ready,
+                budget: READY_BUDGET,
+            });
             Ok(format!("{release} {}", describe_revision(ctx, &release)))
         }
         Watched::Done(out) => {
@@ -193,7 +259,10 @@ fn install(ctx: &Context, st: &mut State, rep: &Reporter, service: &'static str,
                 msg.push('\n');
             }
             msg.push_str(&roll_back(ctx, &release));
-            msg.push_str(&format!("\nmore: cargo xtask diagnose -p {} -n {}", ctx.profile, ctx.namespace));
+            msg.push_str(&format!(
+                "\nmore: cargo xtask diagnose -p {} -n {}",
+                ctx.profile, ctx.namespace
+            ));
             Err(Failure::step(msg).into())
         }
     }
@@ -243,9 +312,15 @@ impl Step for Release {
                 .find(|i| i.service == service)
                 .map(|i| (i.repository.clone(), i.tag.clone()))
                 .ok_or_else(|| Failure::step(format!("no image tag for {service}")))?;
-            let generated = TempValues::write(&format!("todo-{service}-values-"), &chart_values(service, &img.0, &img.1))?;
+            let generated = TempValues::write(
+                &format!("todo-{service}-values-"),
+                &chart_values(service, &img.0, &img.1),
+            )?;
             let secret_file = match service {
-                "backend" if secrets != Secrets::default() => Some(TempValues::write("todo-secrets-", &secrets.backend_values())?),
+                "backend" if secrets != Secrets::default() => Some(TempValues::write(
+                    "todo-secrets-",
+                    &secrets.backend_values(),
+                )?),
                 _ => None,
             };
             let mut files: Vec<&Path> = vec![generated.path()];
@@ -276,11 +351,17 @@ mod tests {
 
     #[test]
     fn crash_loop_fixture_is_classified() {
-        let pods: Vec<Pod> = parse_items(include_str!("../../tests/fixtures/kubectl/pods-crashloopbackoff.json")).unwrap_or_default();
+        let pods: Vec<Pod> = parse_items(include_str!(
+            "../../tests/fixtures/kubectl/pods-crashloopbackoff.json"
+        ))
+        .unwrap_or_default();
         assert!(!pods.is_empty());
         let f = classify_rollout(&pods, &[]);
         assert!(f.is_some(), "crash loop not classified");
-        let ready: Vec<Pod> = parse_items(include_str!("../../tests/fixtures/kubectl/pods-running-ready.json")).unwrap_or_default();
+        let ready: Vec<Pod> = parse_items(include_str!(
+            "../../tests/fixtures/kubectl/pods-running-ready.json"
+        ))
+        .unwrap_or_default();
         assert!(classify_rollout(&ready, &[]).is_none());
     }
 }

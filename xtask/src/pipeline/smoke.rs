@@ -36,8 +36,14 @@ pub fn session_cookie<'a>(set_cookies: impl IntoIterator<Item = &'a str>) -> Opt
 impl Client {
     /// A client for `base` (`http://127.0.0.1:PORT`).
     pub fn new(base: &str) -> Self {
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
-        Self { base: base.trim_end_matches('/').to_string(), agent, cookie: None }
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build();
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+            cookie: None,
+        }
     }
 
     fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
@@ -59,11 +65,21 @@ impl Client {
             self.cookie = Some(c);
         }
         let text = resp.into_string().unwrap_or_default();
-        let v = if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let v = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         Ok((status, v))
     }
 
-    fn expect(&mut self, method: &str, path: &str, body: Option<Value>, ok: &[u16]) -> Result<Value> {
+    fn expect(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        ok: &[u16],
+    ) -> Result<Value> {
         let (s, v) = self.call(method, path, body)?;
         if !ok.contains(&s) {
             bail!("{method} {path} answered {s}: {v}");
@@ -86,30 +102,60 @@ pub fn run_checks(frontend: &str, backend: Option<&str>) -> Result<Vec<Timed>> {
     let mut timings = Vec::new();
     let mut c = Client::new(frontend);
     let t = Instant::now();
-    let health = c.expect("GET", "/api/health", None, &[200]).context("frontend health")?;
-    timings.push(Timed { name: "health", took: t.elapsed() });
+    let health = c
+        .expect("GET", "/api/health", None, &[200])
+        .context("frontend health")?;
+    timings.push(Timed {
+        name: "health",
+        took: t.elapsed(),
+    });
     if health["status"] != "ok" || health["backend"]["reachable"] != true {
-        bail!("frontend health is {}: backend {}", health["status"], health["backend"]);
+        bail!(
+            "frontend health is {}: backend {}",
+            health["status"],
+            health["backend"]
+        );
     }
     if let Some(b) = backend {
         let t = Instant::now();
-        Client::new(b).expect("GET", "/health", None, &[200]).context("backend health")?;
-        timings.push(Timed { name: "backend health", took: t.elapsed() });
+        Client::new(b)
+            .expect("GET", "/health", None, &[200])
+            .context("backend health")?;
+        timings.push(Timed {
+            name: "backend health",
+            took: t.elapsed(),
+        });
     }
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let email = format!("smoke-{stamp}@example.com");
     let t = Instant::now();
-    c.expect("POST", "/api/auth/register", Some(json!({"email": email, "password": format!("Smoke-{stamp}-pw!")})), &[200, 201])
-        .context("registering a throwaway user")?;
+    c.expect(
+        "POST",
+        "/api/auth/register",
+        Some(json!({"email": email, "password": format!("Smoke-{stamp}-pw!")})),
+        &[200, 201],
+    )
+    .context("registering a throwaway user")?;
     if c.cookie.is_none() {
         bail!("register did not set the todo_session cookie");
     }
-    timings.push(Timed { name: "register", took: t.elapsed() });
+    timings.push(Timed {
+        name: "register",
+        took: t.elapsed(),
+    });
     let result = user_checks(&mut c, &mut timings);
     // The throwaway user goes even when a check failed.
     let t = Instant::now();
-    let deleted = c.expect("DELETE", "/api/auth/me", None, &[200, 204]).context("deleting the throwaway user");
-    timings.push(Timed { name: "delete user", took: t.elapsed() });
+    let deleted = c
+        .expect("DELETE", "/api/auth/me", None, &[200, 204])
+        .context("deleting the throwaway user");
+    timings.push(Timed {
+        name: "delete user",
+        took: t.elapsed(),
+    });
     result?;
     deleted?;
     Ok(timings)
@@ -117,26 +163,62 @@ pub fn run_checks(frontend: &str, backend: Option<&str>) -> Result<Vec<Timed>> {
 
 fn user_checks(c: &mut Client, timings: &mut Vec<Timed>) -> Result<()> {
     let t = Instant::now();
-    let task = c.expect("POST", "/api/tasks", Some(json!({"title": "smoke round-trip"})), &[201]).context("creating a task")?;
-    let id = task["id"].as_i64().ok_or_else(|| anyhow!("created task has no id: {task}"))?;
-    let list = c.expect("GET", "/api/tasks", None, &[200]).context("listing tasks")?;
-    if !list.as_array().is_some_and(|a| a.iter().any(|t| t["id"] == id)) {
+    let task = c
+        .expect(
+            "POST",
+            "/api/tasks",
+            Some(json!({"title": "smoke round-trip"})),
+            &[201],
+        )
+        .context("creating a task")?;
+    let id = task["id"]
+        .as_i64()
+        .ok_or_else(|| anyhow!("created task has no id: {task}"))?;
+    let list = c
+        .expect("GET", "/api/tasks", None, &[200])
+        .context("listing tasks")?;
+    if !list
+        .as_array()
+        .is_some_and(|a| a.iter().any(|t| t["id"] == id))
+    {
         bail!("task {id} missing from the list");
     }
-    c.expect("DELETE", &format!("/api/tasks/{id}"), None, &[204]).context("deleting the task")?;
-    timings.push(Timed { name: "task round-trip", took: t.elapsed() });
+    c.expect("DELETE", &format!("/api/tasks/{id}"), None, &[204])
+        .context("deleting the task")?;
+    timings.push(Timed {
+        name: "task round-trip",
+        took: t.elapsed(),
+    });
 
     let t = Instant::now();
-    let chat = c.expect("POST", "/api/chat", Some(json!({"message": "add smoke test task"})), &[200]).context("chat")?;
-    let added = chat["actions"].as_array().is_some_and(|a| a.iter().any(|x| x["tool"] == "add_task"));
+    let chat = c
+        .expect(
+            "POST",
+            "/api/chat",
+            Some(json!({"message": "add smoke test task"})),
+            &[200],
+        )
+        .context("chat")?;
+    let added = chat["actions"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|x| x["tool"] == "add_task"));
     if !added {
         bail!("chat did not call add_task: {chat}");
     }
     let list = c.expect("GET", "/api/tasks", None, &[200])?;
-    if !list.as_array().is_some_and(|a| a.iter().any(|t| t["title"].as_str().is_some_and(|s| s.to_lowercase().contains("smoke test")))) {
+    if !list.as_array().is_some_and(|a| {
+        a.iter().any(|t| {
+            t["title"]
+                .as_str()
+                .is_some_and(|s| s.to_lowercase().contains("smoke test"))
+        })
+    }) {
         bail!("the task the chat created is not in the list: {list}");
     }
-    timings.push(Timed { name: "chat round-trip", took: t.elapsed() });
+    timings.push(Timed {
+        name: "chat round-trip",
+        took: t.elapsed(),
+    });
     Ok(())
 }
 
@@ -156,16 +238,34 @@ impl Step for Smoke {
     }
 
     fn run(&self, _ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {
-        let urls = st.forward.as_ref().map(|f| f.targets.clone()).unwrap_or_default();
-        let front = urls.iter().find(|t| t.service == "todo-frontend").map(|t| t.url());
-        let back = urls.iter().find(|t| t.service == "todo-backend").map(|t| t.url());
+        let urls = st
+            .forward
+            .as_ref()
+            .map(|f| f.targets.clone())
+            .unwrap_or_default();
+        let front = urls
+            .iter()
+            .find(|t| t.service == "todo-frontend")
+            .map(|t| t.url());
+        let back = urls
+            .iter()
+            .find(|t| t.service == "todo-backend")
+            .map(|t| t.url());
         let front = front.ok_or_else(|| Failure::smoke("frontend is not forwarded"))?;
         rep.note(self.name(), &format!("checking {front}"));
-        let timings = run_checks(&front, back.as_deref()).map_err(|e| Failure::smoke(format!("{e:#}")))?;
+        let timings =
+            run_checks(&front, back.as_deref()).map_err(|e| Failure::smoke(format!("{e:#}")))?;
         if let Some(h) = timings.iter().find(|t| t.name == "health") {
-            st.budgets.push(Budget { name: "health", measured: h.took, budget: HEALTH_BUDGET });
+            st.budgets.push(Budget {
+                name: "health",
+                measured: h.took,
+                budget: HEALTH_BUDGET,
+            });
         }
-        let d: Vec<String> = timings.iter().map(|t| format!("{} {}", t.name, crate::progress::fmt_dur(t.took))).collect();
+        let d: Vec<String> = timings
+            .iter()
+            .map(|t| format!("{} {}", t.name, crate::progress::fmt_dur(t.took)))
+            .collect();
         Ok(d.join(", "))
     }
 }
@@ -176,7 +276,10 @@ mod tests {
 
     #[test]
     fn cookie_is_found_among_headers() {
-        let h = ["other=1; Path=/", "todo_session=abc.def; HttpOnly; SameSite=Strict; Path=/"];
+        let h = [
+            "other=1; Path=/",
+            "todo_session=abc.def; HttpOnly; SameSite=Strict; Path=/",
+        ];
         assert_eq!(session_cookie(h), Some("todo_session=abc.def".into()));
         assert_eq!(session_cookie(["todo_session=; Max-Age=0"]), None);
     }

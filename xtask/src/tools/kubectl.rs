@@ -78,7 +78,16 @@ pub fn get_pods(context: &str, ns: &str, selector: &str) -> Cmd {
 
 /// `kubectl --context C -n NS get events --field-selector type=Warning -o json`.
 pub fn get_warning_events(context: &str, ns: &str) -> Cmd {
-    kc(context).args(["--namespace", ns, "get", "events", "--field-selector", "type=Warning", "-o", "json"])
+    kc(context).args([
+        "--namespace",
+        ns,
+        "get",
+        "events",
+        "--field-selector",
+        "type=Warning",
+        "-o",
+        "json",
+    ])
 }
 
 /// `kubectl --context C -n NS logs POD -c CONTAINER --tail N [--previous]`.
@@ -102,15 +111,18 @@ pub fn logs(context: &str, ns: &str, pod: &str, container: &str, tail: u32, prev
 
 /// `kubectl --context C -n NS port-forward svc/NAME LOCAL:REMOTE --address 127.0.0.1`.
 pub fn port_forward(context: &str, ns: &str, service: &str, local: u16, remote: u16) -> Cmd {
-    kc(context).args([
-        "--namespace",
-        ns,
-        "port-forward",
-        &format!("svc/{service}"),
-        &format!("{local}:{remote}"),
-        "--address",
-        "127.0.0.1",
-    ])
+    kc(context)
+        .args([
+            "--namespace",
+            ns,
+            "port-forward",
+            &format!("svc/{service}"),
+            &format!("{local}:{remote}"),
+            "--address",
+            "127.0.0.1",
+        ])
+        // Not a cluster change, but it holds a local port open: --dry-run only prints it.
+        .mutating()
 }
 
 /// True when kubectl's stderr says the object does not exist.

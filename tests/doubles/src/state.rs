@@ -1,0 +1,104 @@
+//! The doubles' shared cluster/engine state: a JSON file, locked while a call reads and changes it.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, Write};
+
+use serde_json::{json, Value};
+
+/// The state, as a JSON object (tests write it with [`State::write`] and read it back).
+#[derive(Debug, Clone)]
+pub struct State(pub Value);
+
+impl Default for State {
+    fn default() -> Self {
+        Self(json!({
+            "cluster": "running",          // running | stopped | missing
+            "runtime": "docker",           // docker | containerd
+            "helm_version": "v3.17.3",
+            "docker_daemon": true,
+            "images": {"local": [], "node": []},
+            "releases": {},
+            "namespaces": ["default", "kube-system"],
+            "pods": "ready",               // ready | crashloop
+            "crash_logs": "Error: DATABASE_URL must be set\n",
+            "build_delay_ms": 0,
+            "forward_targets": {},         // service -> "127.0.0.1:port"
+            "forward_die_after_ms": {},    // service -> ms: the first forward exits after that long
+        }))
+    }
+}
+
+impl State {
+    /// Writes the state file.
+    pub fn write(&self, path: &std::path::Path) -> std::io::Result<()> {
+        std::fs::write(path, serde_json::to_vec_pretty(&self.0).unwrap_or_default())
+    }
+    /// Reads the state file.
+    pub fn read(path: &std::path::Path) -> Self {
+        let v = std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        Self(v.unwrap_or_else(|| Self::default().0))
+    }
+    /// A string field.
+    pub fn str(&self, k: &str) -> String {
+        self.0[k].as_str().unwrap_or_default().to_string()
+    }
+    /// Images in a store (`local` or `node`).
+    pub fn images(&self, store: &str) -> Vec<String> {
+        self.0["images"][store]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    /// Adds an image to a store.
+    pub fn add_image(&mut self, store: &str, image: &str) {
+        if !self.images(store).iter().any(|i| i == image) {
+            if let Some(a) = self.0["images"][store].as_array_mut() {
+                a.push(json!(image));
+            }
+        }
+    }
+    /// Releases by name.
+    pub fn releases(&self) -> BTreeMap<String, Value> {
+        self.0["releases"]
+            .as_object()
+            .map(|m| m.clone().into_iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Runs `f` on the state with the file locked; writes it back afterwards.
+pub fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
+    let Some(path) = std::env::var_os(crate::STATE_ENV) else {
+        let mut s = State::default();
+        return f(&mut s);
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path);
+    let Ok(mut file) = file else {
+        let mut s = State::default();
+        return f(&mut s);
+    };
+    let _ = file.lock();
+    let mut buf = Vec::new();
+    let _ = file.read_to_end(&mut buf);
+    let mut st = State(serde_json::from_slice(&buf).unwrap_or_else(|_| State::default().0));
+    let before = st.0.clone();
+    let out = f(&mut st);
+    if st.0 != before {
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = file.write_all(&serde_json::to_vec_pretty(&st.0).unwrap_or_default());
+    }
+    let _ = file.unlock();
+    out
+}

@@ -1,0 +1,535 @@
+//! Pipeline tests: the real xtask binary against test doubles of minikube, helm, kubectl and docker
+//! (crate tool-doubles) first on PATH. No live cluster exists on this machine: everything cluster-side here is
+//! the doubles, which answer with real tool output formats (xtask/tests/fixtures, see PROVENANCE.md).
+
+mod deploy_support;
+
+use std::time::Duration;
+
+use deploy_support::{alive, eventually, sigint, Env, Run};
+use serde_json::Value;
+
+fn contains_all(hay: &str, needles: &[&str]) -> bool {
+    needles.iter().all(|n| hay.contains(n))
+}
+
+fn assert_profile_and_context_everywhere(env: &Env) {
+    for c in env.calls_of("minikube") {
+        assert!(
+            c.contains("-p todo") || c.starts_with("version") || c.starts_with("profile list"),
+            "minikube without -p: {c}"
+        );
+    }
+    for c in env.calls_of("helm") {
+        assert!(
+            c.starts_with("version") || c.contains("--kube-context todo"),
+            "helm without --kube-context: {c}"
+        );
+    }
+    for c in env.calls_of("kubectl") {
+        assert!(
+            c.starts_with("version") || c.starts_with("--context todo"),
+            "kubectl without --context: {c}"
+        );
+    }
+}
+
+#[test]
+fn fresh_deploy_builds_into_the_node_and_installs_both_charts() {
+    let env = Env::new().with_real_helm(testkit::tools::helm3());
+    if env.real_helm.is_none() {
+        testkit::ci::missing_prerequisite(
+            "helm 3 (scripts/fetch-tools.sh): charts are rendered without it",
+        );
+    }
+    let run = env.run(&["deploy", "--no-smoke", "--port", "0", "--json"]);
+    run.assert_code(0);
+    let builds = env
+        .calls()
+        .into_iter()
+        .filter(|c| c["tool"] == "docker" && c["argv"][0] == "build")
+        .collect::<Vec<_>>();
+    assert_eq!(builds.len(), 2, "two builds");
+    for b in &builds {
+        assert_eq!(
+            b["env"]["DOCKER_HOST"], "tcp://127.0.0.1:32842",
+            "docker runtime: build inside the node"
+        );
+        assert_eq!(b["env"]["DOCKER_BUILDKIT"], "1");
+    }
+    assert!(
+        env.calls_of("minikube")
+            .iter()
+            .all(|c| !c.contains("image load")),
+        "no load with the docker runtime"
+    );
+    let upgrades: Vec<String> = env
+        .calls_of("helm")
+        .into_iter()
+        .filter(|c| c.starts_with("upgrade --install"))
+        .collect();
+    assert_eq!(upgrades.len(), 2);
+    assert!(upgrades[0].contains("todo-backend") && upgrades[1].contains("todo-frontend"));
+    for u in &upgrades {
+        assert!(
+            contains_all(
+                u,
+                &["--namespace todo", "--atomic", "--wait", "--timeout 300s"]
+            ),
+            "{u}"
+        );
+        assert!(!u.contains("--rollback-on-failure"));
+    }
+    // The namespace was made and labelled for `clean`.
+    let k = env.calls_of("kubectl");
+    assert!(k.iter().any(|c| c.ends_with("create namespace todo")));
+    assert!(k
+        .iter()
+        .any(|c| c.contains("label namespace todo app.kubernetes.io/managed-by=todo-xtask")));
+    // Image tags passed through a generated values file, 0600, gone afterwards.
+    let vals: Vec<Value> = env
+        .calls()
+        .into_iter()
+        .filter(|c| c["tool"] == "helm-values")
+        .collect();
+    assert_eq!(vals.len(), 2);
+    for v in &vals {
+        let tag = v["extra"]["image"]["tag"].as_str().unwrap_or("");
+        assert_eq!(tag.len(), 12, "content-hash tag: {v}");
+        assert_eq!(v["extra"]["image"]["pullPolicy"], "IfNotPresent");
+        for f in v["extra"]["files"].as_array().into_iter().flatten() {
+            assert_eq!(f["mode"], "600", "{f}");
+        }
+    }
+    assert!(
+        env.leftover_temp_files().is_empty(),
+        "temp files left: {:?}",
+        env.leftover_temp_files()
+    );
+    assert_profile_and_context_everywhere(&env);
+    let ev = run.events();
+    assert!(ev
+        .iter()
+        .any(|e| e["event"] == "step_finished" && e["step"] == "images"));
+    let summary = ev
+        .iter()
+        .find(|e| e["event"] == "summary")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(summary["ok"], true);
+    assert!(summary["urls"]["frontend"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("http://127.0.0.1:")));
+    // The forward was torn down at the end.
+    let pf: Vec<u32> = env
+        .calls()
+        .iter()
+        .filter(|c| c["tool"] == "kubectl" && c["argv"].to_string().contains("port-forward"))
+        .filter_map(|c| c["pid"].as_u64().map(|p| p as u32))
+        .collect();
+    assert_eq!(pf.len(), 1);
+    eventually(Duration::from_secs(5), "port-forward ended", || {
+        pf.iter().all(|p| !alive(*p))
+    });
+}
+
+#[test]
+fn second_deploy_with_nothing_changed_builds_and_loads_nothing() {
+    let env = Env::new();
+    env.set_state(|s| s["runtime"] = "containerd".into());
+    env.run(&["deploy", "--no-smoke", "--port", "0"])
+        .assert_code(0);
+    env.clear_calls();
+    let run = env.run(&["deploy", "--no-smoke", "--port", "0", "--json"]);
+    run.assert_code(0);
+    assert!(
+        env.calls_of("docker")
+            .iter()
+            .all(|c| !c.starts_with("build")),
+        "{:?}",
+        env.calls_of("docker")
+    );
+    assert!(env
+        .calls_of("minikube")
+        .iter()
+        .all(|c| !c.contains("image load")));
+    assert_eq!(
+        run.step_event("images").map(|e| e["event"].clone()),
+        Some("step_skipped".into())
+    );
+    assert_eq!(
+        run.step_event("load").map(|e| e["event"].clone()),
+        Some("step_skipped".into())
+    );
+    // The upgrade still runs (and changes nothing but the revision).
+    assert_eq!(env.state()["releases"]["todo-backend"]["revision"], 2);
+}
+
+#[test]
+fn one_changed_service_is_the_only_one_rebuilt_and_loaded() {
+    let env = Env::new();
+    env.set_state(|s| s["runtime"] = "containerd".into());
+    env.run(&["deploy", "--no-smoke", "--port", "0"])
+        .assert_code(0);
+    let loads: Vec<String> = env
+        .calls_of("minikube")
+        .into_iter()
+        .filter(|c| c.contains("image load"))
+        .collect();
+    assert_eq!(loads.len(), 2, "first deploy loads both: {loads:?}");
+    let old_tag = env.state()["releases"]["todo-backend"]["image"]["tag"].clone();
+    std::fs::write(
+        env.root.join("frontend/src/main.rs"),
+        "fn main() { println!(\"v2\"); }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    env.clear_calls();
+    env.run(&["deploy", "--no-smoke", "--port", "0"])
+        .assert_code(0);
+    let builds: Vec<String> = env
+        .calls_of("docker")
+        .into_iter()
+        .filter(|c| c.starts_with("build"))
+        .collect();
+    assert_eq!(builds.len(), 1, "{builds:?}");
+    assert!(builds[0].contains("frontend/Dockerfile"));
+    let loads: Vec<String> = env
+        .calls_of("minikube")
+        .into_iter()
+        .filter(|c| c.contains("image load"))
+        .collect();
+    assert_eq!(loads.len(), 1, "{loads:?}");
+    assert!(loads[0].contains("todo-frontend:"));
+    for b in env.calls().iter().filter(|c| c["tool"] == "docker") {
+        assert!(
+            b["env"].get("DOCKER_HOST").is_none(),
+            "containerd: build in the local engine"
+        );
+    }
+    assert_eq!(
+        env.state()["releases"]["todo-backend"]["image"]["tag"],
+        old_tag,
+        "backend tag unchanged"
+    );
+}
+
+#[test]
+fn missing_tool_and_dead_daemon_are_all_reported_with_fixes() {
+    let env = Env::new();
+    std::fs::remove_file(env.bin.join("helm")).unwrap_or_else(|e| panic!("{e}"));
+    env.set_state(|s| s["docker_daemon"] = false.into());
+    let run = env.run(&["deploy", "--no-smoke"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("helm not found on PATH") && run.stderr.contains("https://helm.sh"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("docker daemon not reachable"),
+        "{}",
+        run.stderr
+    );
+    // Nothing changed before the check.
+    assert!(env
+        .calls_of("minikube")
+        .iter()
+        .all(|c| c.starts_with("version")));
+}
+
+#[test]
+fn stopped_cluster_is_started_without_switching_context() {
+    let env = Env::new();
+    env.set_state(|s| s["cluster"] = "stopped".into());
+    let run = env.run(&["deploy", "--no-smoke", "--port", "0"]);
+    run.assert_code(0);
+    let starts: Vec<String> = env
+        .calls_of("minikube")
+        .into_iter()
+        .filter(|c| c.contains(" start"))
+        .collect();
+    assert_eq!(starts.len(), 1);
+    assert!(
+        starts[0].starts_with("-p todo start --keep-context"),
+        "{}",
+        starts[0]
+    );
+    assert_eq!(env.state()["cluster"], "running");
+    assert_profile_and_context_everywhere(&env);
+}
+
+#[test]
+fn crash_looping_pod_fails_fast_with_logs_and_rolls_back() {
+    let env = Env::new();
+    env.run(&["deploy", "--no-smoke", "--port", "0"])
+        .assert_code(0);
+    env.set_state(|s| s["pods"] = "crashloop".into());
+    std::fs::write(
+        env.root.join("backend/src/main.rs"),
+        "fn main() { panic!() }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    env.clear_calls();
+    let run = env.run(&["deploy", "--no-smoke", "--port", "0"]);
+    run.assert_code(4);
+    assert!(
+        run.took < Duration::from_secs(30),
+        "failed fast, not after the 300 s helm timeout: {:?}",
+        run.took
+    );
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("CrashLoopBackOff") || all.contains("crash"),
+        "{all}"
+    );
+    assert!(
+        all.contains("DATABASE_URL must be set"),
+        "last log lines shown: {all}"
+    );
+    assert!(all.contains("rolled back to revision 1"), "{all}");
+    assert!(env
+        .calls_of("helm")
+        .iter()
+        .any(|c| c.starts_with("rollback todo-backend 1")));
+    // The waiting helm was killed with its process group.
+    let helm_pids: Vec<u32> = env
+        .calls()
+        .iter()
+        .filter(|c| c["tool"] == "helm" && c["argv"][0] == "upgrade")
+        .filter_map(|c| c["pid"].as_u64().map(|p| p as u32))
+        .collect();
+    eventually(Duration::from_secs(5), "helm upgrade killed", || {
+        helm_pids.iter().all(|p| !alive(*p))
+    });
+    assert_eq!(
+        env.state()["releases"]["todo-backend"]["status"],
+        "deployed"
+    );
+    assert!(env.leftover_temp_files().is_empty());
+}
+
+#[test]
+fn busy_local_port_is_replaced_by_a_free_one() {
+    let env = Env::new();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = busy.local_addr().map(|a| a.port()).unwrap_or(0);
+    let run = env.run(&[
+        "deploy",
+        "--no-smoke",
+        "--port",
+        &port.to_string(),
+        "--json",
+    ]);
+    run.assert_code(0);
+    let pf: Vec<String> = env
+        .calls_of("kubectl")
+        .into_iter()
+        .filter(|c| c.contains("port-forward"))
+        .collect();
+    assert_eq!(pf.len(), 1);
+    assert!(!pf[0].contains(&format!(" {port}:3000")), "{}", pf[0]);
+    let ev = run.step_event("forward").unwrap_or_default();
+    assert!(
+        ev["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!("port {port} busy"))),
+        "{ev}"
+    );
+}
+
+#[test]
+fn forward_that_dies_is_restored() {
+    let env = Env::new();
+    env.set_state(|s| s["forward_die_after_ms"]["todo-frontend"] = 1500.into());
+    let child = env.spawn(&[
+        "deploy",
+        "--no-smoke",
+        "--port",
+        "0",
+        "--keep-forward",
+        "--json",
+    ]);
+    let pid = child.id();
+    env.wait_for_calls(Duration::from_secs(30), "a second port-forward", |calls| {
+        calls
+            .iter()
+            .filter(|c| c["tool"] == "kubectl" && c["argv"].to_string().contains("port-forward"))
+            .count()
+            >= 2
+    });
+    sigint(pid);
+    let run = Run::wait(child);
+    run.assert_code(130);
+    assert!(
+        run.stdout.contains("restarted") || run.stderr.contains("restarted"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    let pf: Vec<u32> = env
+        .calls()
+        .iter()
+        .filter(|c| c["tool"] == "kubectl" && c["argv"].to_string().contains("port-forward"))
+        .filter_map(|c| c["pid"].as_u64().map(|p| p as u32))
+        .collect();
+    eventually(Duration::from_secs(5), "no forward left", || {
+        pf.iter().all(|p| !alive(*p))
+    });
+}
+
+#[test]
+fn ctrl_c_during_the_build_leaves_no_process_and_no_temp_file() {
+    let env = Env::new();
+    env.set_state(|s| s["build_delay_ms"] = 60_000.into());
+    let child = env.spawn(&["deploy", "--no-smoke", "--port", "0"]);
+    let pid = child.id();
+    env.wait_for_calls(Duration::from_secs(30), "both builds running", |calls| {
+        calls
+            .iter()
+            .filter(|c| c["tool"] == "docker-build-child")
+            .count()
+            >= 2
+    });
+    sigint(pid);
+    let run = Run::wait(child);
+    run.assert_code(130);
+    assert!(run.took < Duration::from_secs(10), "{:?}", run.took);
+    let pids: Vec<u32> = env
+        .calls()
+        .iter()
+        .filter(|c| c["tool"] == "docker" || c["tool"] == "docker-build-child")
+        .filter_map(|c| {
+            c["extra"]["child_pid"]
+                .as_u64()
+                .or(c["pid"].as_u64())
+                .map(|p| p as u32)
+        })
+        .collect();
+    assert!(pids.len() >= 4);
+    eventually(
+        Duration::from_secs(5),
+        "builds and their children gone",
+        || pids.iter().all(|p| !alive(*p)),
+    );
+    assert!(
+        env.leftover_temp_files().is_empty(),
+        "{:?}",
+        env.leftover_temp_files()
+    );
+    assert!(
+        env.calls_of("helm")
+            .iter()
+            .all(|c| !c.starts_with("upgrade")),
+        "nothing deployed after Ctrl-C"
+    );
+}
+
+#[test]
+fn helm4_gets_its_own_flag_set() {
+    let env = Env::new().with_real_helm(testkit::tools::helm4());
+    if env.real_helm.is_none() {
+        testkit::ci::missing_prerequisite(
+            "helm 4 (scripts/fetch-tools.sh): charts are rendered without it",
+        );
+    }
+    env.set_state(|s| s["helm_version"] = "v4.1.0".into());
+    let run = env.run(&["deploy", "--no-smoke", "--port", "0"]);
+    run.assert_code(0);
+    let upgrades: Vec<String> = env
+        .calls_of("helm")
+        .into_iter()
+        .filter(|c| c.starts_with("upgrade"))
+        .collect();
+    assert_eq!(upgrades.len(), 2);
+    for u in upgrades {
+        assert!(
+            contains_all(
+                &u,
+                &["--rollback-on-failure", "--wait=watcher", "--timeout 300s"]
+            ),
+            "{u}"
+        );
+        assert!(!u.contains("--atomic"), "{u}");
+    }
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let env = Env::new();
+    env.set_state(|s| s["cluster"] = "stopped".into());
+    let run = env.run(&["deploy", "--dry-run"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout
+            .contains("would run: minikube -p todo start --keep-context"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("would run: helm upgrade --install todo-backend"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("port-forward svc/todo-frontend"),
+        "{}",
+        run.stdout
+    );
+    let mutating = env
+        .calls()
+        .iter()
+        .filter(|c| {
+            let a = c["argv"].to_string();
+            a.contains("\"start\"")
+                || a.contains("\"build\"")
+                || a.contains("\"upgrade\"")
+                || a.contains("\"create\"")
+                || a.contains("port-forward")
+        })
+        .count();
+    assert_eq!(mutating, 0, "{:#?}", env.calls());
+    assert_eq!(env.state()["cluster"], "stopped");
+}
+
+#[test]
+fn secrets_reach_helm_only_through_a_0600_file() {
+    let env = Env::new();
+    let key = "sk-test-0123456789-secret";
+    let env_file = env.dir.path().join("deploy.env");
+    std::fs::write(&env_file, format!("OPENAI_API_KEY={key}\n")).unwrap_or_else(|e| panic!("{e}"));
+    let run = env.run(&[
+        "deploy",
+        "--no-smoke",
+        "--port",
+        "0",
+        "-v",
+        "--env-file",
+        env_file.to_str().unwrap_or_default(),
+    ]);
+    run.assert_code(0);
+    assert!(
+        !run.stdout.contains(key) && !run.stderr.contains(key),
+        "secret printed"
+    );
+    let log = std::fs::read_to_string(&env.log).unwrap_or_default();
+    assert!(!log.contains(key), "secret on a command line");
+    let backend = env
+        .calls()
+        .into_iter()
+        .find(|c| c["tool"] == "helm-values" && c["argv"][0] == "todo-backend")
+        .unwrap_or_default();
+    let files = backend["extra"]["files"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(files.len(), 2, "generated + secrets: {backend}");
+    assert!(files
+        .iter()
+        .any(|f| f["keys"].to_string().contains("secrets") && f["mode"] == "600"));
+    assert!(env.leftover_temp_files().is_empty());
+    assert!(
+        run.stderr.contains("$ helm upgrade --install"),
+        "-v shows commands"
+    );
+}
