@@ -200,7 +200,7 @@ pub fn plan(ctx: &Context, opts: &Options) -> Result<(Vec<Removal>, Vec<String>)
         )),
         ClusterState::Stopped(_) => {}
         ClusterState::Running if opts.cluster => {}
-        ClusterState::Running => removals.extend(cluster_removals(ctx)?),
+        ClusterState::Running => removals.extend(cluster_removals(ctx, &mut notes)?),
     }
     if opts.images {
         let list = Cmd::new(&docker::program()).args([
@@ -238,7 +238,7 @@ pub fn plan(ctx: &Context, opts: &Options) -> Result<(Vec<Removal>, Vec<String>)
     Ok((removals, notes))
 }
 
-fn cluster_removals(ctx: &Context) -> Result<Vec<Removal>> {
+fn cluster_removals(ctx: &Context, notes: &mut Vec<String>) -> Result<Vec<Removal>> {
     let mut out = Vec::new();
     for release in RELEASES {
         let st = ctx
@@ -270,14 +270,22 @@ fn cluster_removals(ctx: &Context) -> Result<Vec<Removal>> {
         });
     }
     let ls = ctx.runner.output(&minikube::image_ls(&ctx.profile))?;
-    if ls.ok() {
-        for tag in cluster_images(&minikube::parse_image_ls(&ls.stdout)?) {
-            out.push(Removal::Command {
-                what: format!("cluster image {tag}"),
-                cmd: Cmd::new("minikube")
-                    .args(["-p", &ctx.profile, "image", "rm", &tag])
-                    .mutating(),
-            });
+    let images = if ls.ok() {
+        minikube::parse_image_ls(&ls.stdout).map_err(|e| format!("{e:#}"))
+    } else {
+        Err(ls.reason())
+    };
+    match images {
+        Err(why) => notes.push(format!("images in the cluster not listed: {why}")),
+        Ok(images) => {
+            for tag in cluster_images(&images) {
+                out.push(Removal::Command {
+                    what: format!("cluster image {tag}"),
+                    cmd: Cmd::new("minikube")
+                        .args(["-p", &ctx.profile, "image", "rm", &tag])
+                        .mutating(),
+                });
+            }
         }
     }
     Ok(out)
