@@ -185,3 +185,62 @@ impl Helm {
         ])
     }
 }
+
+impl Helm {
+    /// `helm install <release> <chart> --namespace todo --dry-run=server <values>` against the cluster of
+    /// `kubeconfig`: renders like an install would, `lookup` included, and writes nothing.
+    pub fn install_dry_run_server(
+        &self,
+        kubeconfig: &Path,
+        release: &str,
+        chart: &Path,
+        values: &Values,
+    ) -> HelmOutput {
+        let mut args: Vec<OsString> = vec![
+            "install".into(),
+            release.into(),
+            chart.into(),
+            "--namespace".into(),
+            crate::NAMESPACE.into(),
+            "--dry-run=server".into(),
+            // The fake serves no OpenAPI document; the typed render tests cover the schema.
+            "--disable-openapi-validation".into(),
+            "--kubeconfig".into(),
+            kubeconfig.into(),
+        ];
+        args.extend(values.args.iter().cloned());
+        self.run(args)
+    }
+}
+
+/// What `helm install --dry-run` printed, split into its parts.
+pub struct DryRun {
+    /// Hooks and manifests, as one YAML stream.
+    pub manifests: String,
+    /// The rendered NOTES.txt.
+    pub notes: String,
+}
+
+impl DryRun {
+    /// Splits the `HOOKS:` / `MANIFEST:` / `NOTES:` sections of helm's install output.
+    pub fn parse(stdout: &str) -> DryRun {
+        let mut manifests = String::new();
+        let mut notes = String::new();
+        let mut section = "";
+        for line in stdout.lines() {
+            match line {
+                "HOOKS:" | "MANIFEST:" | "NOTES:" => section = line,
+                _ if section == "NOTES:" => {
+                    notes.push_str(line);
+                    notes.push('\n');
+                }
+                _ if !section.is_empty() => {
+                    manifests.push_str(line);
+                    manifests.push('\n');
+                }
+                _ => {}
+            }
+        }
+        DryRun { manifests, notes }
+    }
+}

@@ -2,6 +2,7 @@
 //! the output parsed into typed Kubernetes objects and checked.
 
 pub mod checks;
+pub mod fake_api;
 pub mod helm;
 pub mod manifest;
 
