@@ -1,6 +1,23 @@
-//! Chat (placeholder until the chat engineer's module lands).
+//! The chat API: `POST /api/chat` runs the agent for the authenticated user; conversations and
+//! their messages persist in PostgreSQL, so any replica can serve any request.
 
-/// Chat routes, mounted under `/api` behind authentication.
-pub fn router() -> axum::Router<crate::app::AppState> {
-    axum::Router::new()
+mod engine;
+mod executor;
+mod routes;
+mod store;
+
+pub use engine::agent_for;
+pub use executor::DbExecutor;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::app::AppState;
+
+/// Chat routes, mounted under `/api`; every handler requires a bearer token.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/chat", post(routes::chat))
+        .route("/conversations", get(routes::conversations))
+        .route("/conversations/{id}/messages", get(routes::messages))
 }

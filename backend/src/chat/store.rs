@@ -1,0 +1,181 @@
+//! Conversations and messages in PostgreSQL; every query names the owning user.
+
+use agent::{AgentReply, HistoryMessage, Role};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+/// How many stored messages are loaded as history (the agent windows them further).
+const HISTORY_ROWS: i64 = 60;
+/// Longest conversation title, in characters (taken from the first message).
+const TITLE_CHARS: usize = 80;
+
+/// A conversation as `GET /api/conversations` shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Conversation {
+    /// Id.
+    pub id: i64,
+    /// Title (the start of the first message).
+    pub title: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Time of the last message.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A message as `GET /api/conversations/{id}/messages` shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StoredMessage {
+    /// Id.
+    pub id: i64,
+    /// `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Text; for tool messages a JSON object `{arguments, result}`.
+    pub content: String,
+    /// The tool, for tool messages.
+    pub tool_name: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The user's conversations, most recently active first.
+pub async fn conversations(pool: &PgPool, user_id: i64) -> Result<Vec<Conversation>, sqlx::Error> {
+    sqlx::query_as::<_, Conversation>(
+        "SELECT id, title, created_at, updated_at FROM conversations
+         WHERE user_id = $1 ORDER BY updated_at DESC, id DESC",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Whether the user owns this conversation.
+pub async fn owns(pool: &PgPool, user_id: i64, conversation_id: i64) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM conversations WHERE id = $1 AND user_id = $2")
+            .bind(conversation_id)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.is_some())
+}
+
+/// All messages of one of the user's conversations, oldest first.
+pub async fn messages(
+    pool: &PgPool,
+    user_id: i64,
+    conversation_id: i64,
+) -> Result<Vec<StoredMessage>, sqlx::Error> {
+    sqlx::query_as::<_, StoredMessage>(
+        "SELECT id, role, content, tool_name, created_at FROM messages
+         WHERE conversation_id = $1 AND user_id = $2 ORDER BY id",
+    )
+    .bind(conversation_id)
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// The latest messages of a conversation as agent history, oldest first.
+pub async fn history(
+    pool: &PgPool,
+    user_id: i64,
+    conversation_id: i64,
+) -> Result<Vec<HistoryMessage>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT role, content FROM (
+             SELECT id, role, content FROM messages
+             WHERE conversation_id = $1 AND user_id = $2 ORDER BY id DESC LIMIT $3
+         ) latest ORDER BY id",
+    )
+    .bind(conversation_id)
+    .bind(user_id)
+    .bind(HISTORY_ROWS)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(role, content)| HistoryMessage {
+            role: match role.as_str() {
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                _ => Role::Tool,
+            },
+            content,
+        })
+        .collect())
+}
+
+fn title_of(message: &str) -> String {
+    let first_line = message.trim().lines().next().unwrap_or_default().trim();
+    let mut title: String = first_line.chars().take(TITLE_CHARS).collect();
+    if first_line.chars().count() > TITLE_CHARS {
+        title.push('…');
+    }
+    title
+}
+
+/// Stores one exchange (user message, tool results, reply) in one transaction, creating the
+/// conversation when `conversation_id` is `None`; returns the conversation id.
+pub async fn record_exchange(
+    pool: &PgPool,
+    user_id: i64,
+    conversation_id: Option<i64>,
+    message: &str,
+    reply: &AgentReply,
+) -> Result<i64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let id: i64 = match conversation_id {
+        Some(id) => {
+            sqlx::query_scalar(
+                "UPDATE conversations SET updated_at = now() WHERE id = $1 AND user_id = $2 RETURNING id",
+            )
+            .bind(id)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+        None => {
+            sqlx::query_scalar(
+                "INSERT INTO conversations (user_id, title) VALUES ($1, $2) RETURNING id",
+            )
+            .bind(user_id)
+            .bind(title_of(message))
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
+    // Model output may carry NUL (as a JSON escape), which PostgreSQL text cannot store.
+    let clean = |s: &str| s.replace('\0', "");
+    let insert = "INSERT INTO messages (conversation_id, user_id, role, content, tool_name)
+                  VALUES ($1, $2, $3, $4, $5)";
+    sqlx::query(insert)
+        .bind(id)
+        .bind(user_id)
+        .bind("user")
+        .bind(message)
+        .bind(None::<String>)
+        .execute(&mut *tx)
+        .await?;
+    for action in &reply.actions {
+        let content = serde_json::json!({"arguments": action.arguments, "result": action.result});
+        sqlx::query(insert)
+            .bind(id)
+            .bind(user_id)
+            .bind("tool")
+            .bind(clean(&content.to_string()))
+            .bind(action.tool.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(insert)
+        .bind(id)
+        .bind(user_id)
+        .bind("assistant")
+        .bind(clean(&reply.reply))
+        .bind(None::<String>)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(id)
+}
