@@ -1,0 +1,388 @@
+//! `cargo xtask validate` end to end: static checks for real (the real charts with the real Helm 3 and Helm 4
+//! binaries and kubectl, the real Dockerfiles, hadolint when installed), a broken copy of the workspace that
+//! must fail, image inspection against a docker double, and live checks against minikube/helm/kubectl doubles
+//! that answer the recorded real-format outputs of tests/fixtures (lint/template/`label --local` go to the
+//! real binaries).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubectl");
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn write_exe(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The checklist from `--json`.
+fn checks(o: &Output) -> Vec<Value> {
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("\"event\":\"validate\""))
+        .unwrap_or_else(|| panic!("no validate event in:\n{}", text(o)));
+    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    v["checks"].as_array().cloned().unwrap_or_default()
+}
+
+fn outcome(checks: &[Value], name: &str) -> String {
+    let hit = checks
+        .iter()
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no check {name:?} in {checks:#?}"));
+    format!(
+        "{} {}",
+        hit["outcome"].as_str().unwrap_or(""),
+        hit["detail"].as_str().unwrap_or("")
+    )
+}
+
+/// Real helm (3 or 4) + real kubectl, both on PATH as `helm`/`kubectl`.
+fn real_tools(helm: &Path) -> Option<tempfile::TempDir> {
+    let kubectl = testkit::tools::kubectl()?;
+    let dir = tempfile::tempdir().ok()?;
+    std::os::unix::fs::symlink(helm, dir.path().join("helm")).ok()?;
+    std::os::unix::fs::symlink(kubectl, dir.path().join("kubectl")).ok()?;
+    Some(dir)
+}
+
+fn run_validate(path_first: &Path, root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let path = format!(
+        "{}:{}",
+        path_first.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.arg("validate")
+        .args(args)
+        .env("PATH", path)
+        .env("TODO_WORKSPACE_ROOT", root)
+        .env("XTASK_DOCKER", "docker-not-installed-for-this-test")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap_or_else(|e| panic!("running xtask: {e}"))
+}
+
+fn helms() -> Vec<(&'static str, PathBuf)> {
+    let mut out = Vec::new();
+    match testkit::tools::helm3() {
+        Some(h) => out.push(("helm3", h)),
+        None => testkit::ci::missing_prerequisite("helm 3 (scripts/fetch-tools.sh)"),
+    }
+    match testkit::tools::helm4() {
+        Some(h) => out.push(("helm4", h)),
+        None => testkit::ci::missing_prerequisite("helm 4 (scripts/fetch-tools.sh)"),
+    }
+    out
+}
+
+#[test]
+fn static_checks_run_for_real_on_the_real_charts_and_dockerfiles() {
+    for (label, helm) in helms() {
+        let Some(tools) = real_tools(&helm) else {
+            testkit::ci::missing_prerequisite("kubectl (scripts/fetch-tools.sh)");
+            return;
+        };
+        let o = run_validate(tools.path(), &workspace(), &["--offline", "--json"], &[]);
+        let c = checks(&o);
+        for chart in ["backend", "frontend"] {
+            assert!(
+                outcome(&c, &format!("chart lint: {chart}")).starts_with("pass"),
+                "{label}: {c:#?}"
+            );
+            for values in ["values.yaml", "values-dev.yaml"] {
+                let r = outcome(&c, &format!("chart render: {chart} ({values})"));
+                assert!(
+                    r.starts_with("pass") && r.contains("Deployment"),
+                    "{label}: {r}"
+                );
+                for policy in ["security context", "probes", "resources", "secrets"] {
+                    outcome(&c, &format!("chart policy: {chart} ({values}) {policy}"));
+                }
+            }
+            for d in [
+                "dockerfile user",
+                "dockerfile base images",
+                "dockerfile secrets",
+            ] {
+                let r = outcome(&c, &format!("{d}: {chart}"));
+                assert!(r.starts_with("pass"), "{label}: {d}: {r}");
+            }
+            outcome(&c, &format!("hadolint: {chart}"));
+        }
+        assert!(outcome(&c, "live checks").starts_with("skip --static-only"));
+        let failed = c.iter().any(|x| x["outcome"] == "fail");
+        assert_eq!(
+            o.status.code(),
+            Some(if failed { 4 } else { 0 }),
+            "{label}: {}",
+            text(&o)
+        );
+    }
+}
+
+/// A copy of the charts and Dockerfiles that breaks each policy once.
+fn broken_workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let src = workspace();
+    let copied = Command::new("cp")
+        .args(["-r"])
+        .arg(src.join("helm"))
+        .arg(dir.path())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(copied, "copying helm/");
+    for svc in ["backend", "frontend"] {
+        std::fs::create_dir_all(dir.path().join(svc)).unwrap_or_else(|e| panic!("{e}"));
+        let df = std::fs::read_to_string(src.join(svc).join("Dockerfile"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let broken = df.replace("USER 10001:10001", "USER root").replace(
+            "FROM ${RUNTIME_IMAGE}",
+            "FROM debian:latest\nENV OPENAI_API_KEY=sk-live-0123456789abcdef",
+        );
+        std::fs::write(dir.path().join(svc).join("Dockerfile"), broken)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let leak = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leak\ndata:\n  DATABASE_URL: postgres://todo:hunter2@db:5432/todo\n";
+    std::fs::write(dir.path().join("helm/backend/templates/leak.yaml"), leak)
+        .unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
+
+#[test]
+fn broken_charts_and_dockerfiles_fail_with_fixes() {
+    let Some(helm) = testkit::tools::helm3() else {
+        testkit::ci::missing_prerequisite("helm 3 (scripts/fetch-tools.sh)");
+        return;
+    };
+    let Some(tools) = real_tools(&helm) else {
+        testkit::ci::missing_prerequisite("kubectl (scripts/fetch-tools.sh)");
+        return;
+    };
+    let root = broken_workspace();
+    let o = run_validate(tools.path(), root.path(), &["--offline", "--json"], &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let c = checks(&o);
+    assert_eq!(
+        outcome(&c, "dockerfile user: backend"),
+        "fail USER root: not numeric"
+    );
+    assert!(outcome(&c, "dockerfile base images: frontend")
+        .starts_with("fail FROM debian:latest is not a build argument"));
+    assert_eq!(
+        outcome(&c, "dockerfile secrets: backend"),
+        "fail ENV OPENAI_API_KEY"
+    );
+    assert_eq!(
+        outcome(&c, "chart policy: backend (values.yaml) secrets"),
+        "fail ConfigMap/leak: key DATABASE_URL looks secret"
+    );
+    // The human table carries the fix next to each failure.
+    let o = run_validate(tools.path(), root.path(), &["--offline"], &[]);
+    let out = text(&o);
+    assert!(
+        out.contains("fix: end the final stage with `USER 10001:10001`"),
+        "{out}"
+    );
+    assert!(out.contains("error: "), "{out}");
+}
+
+#[test]
+fn missing_helm_fails_the_chart_checks() {
+    let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["validate", "--offline", "--json"])
+        .env("PATH", empty.path())
+        .env("TODO_WORKSPACE_ROOT", workspace())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert_eq!(
+        outcome(&checks(&o), "charts"),
+        "fail helm not found on PATH"
+    );
+}
+
+/// Doubles for a live cluster: minikube running, both releases installed, kubectl answering `fixture`;
+/// helm lint/template and kubectl `label --local` run the real binaries.
+fn live_doubles(
+    fixture: &str,
+    frontend_health: &str,
+    helm_test_ok: bool,
+) -> Option<tempfile::TempDir> {
+    let helm = testkit::tools::helm3()?;
+    let kubectl = testkit::tools::kubectl()?;
+    let dir = tempfile::tempdir().ok()?;
+    let log = dir.path().join("calls.log");
+    let head = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$(basename \"$0\") $*\" >> '{}'\n",
+        log.display()
+    );
+    let running = r#"{"Name":"todo","Host":"Running","Kubelet":"Running","APIServer":"Running","Kubeconfig":"Configured","Worker":false}"#;
+    write_exe(
+        &dir.path().join("minikube"),
+        &format!(
+            "{head}case \"$*\" in *'status -o json') printf '%s' '{running}';; *) exit 1;; esac\n"
+        ),
+    );
+    let test_reply = if helm_test_ok {
+        "printf 'NAME: %s\\nNAMESPACE: todo\\nSTATUS: deployed\\nREVISION: 1\\nTEST SUITE:     %s-test-health\\nLast Started:   Wed Nov 25 21:42:00 2026\\nLast Completed: Wed Nov 25 21:42:04 2026\\nPhase:          Succeeded\\n' \"$2\" \"$2\""
+    } else {
+        "printf 'Error: 1 error occurred:\\n\\t* pod %s-test-health failed\\n' \"$2\" >&2; exit 1"
+    };
+    write_exe(
+        &dir.path().join("helm"),
+        &format!(
+            "{head}case \"$1\" in\n\
+             lint|template) exec '{helm}' \"$@\";;\n\
+             status) echo '{{\"name\":\"'$2'\",\"info\":{{\"status\":\"deployed\"}},\"version\":1,\"namespace\":\"todo\"}}';;\n\
+             test) {test_reply};;\n\
+             *) exit 1;;\nesac\n",
+            helm = helm.display()
+        ),
+    );
+    write_exe(
+        &dir.path().join("kubectl"),
+        &format!(
+            "{head}case \"$*\" in\n\
+             'label --local'*) exec '{kubectl}' \"$@\";;\n\
+             *' get pods,deployments,'*) cat '{FIXTURES}/{fixture}';;\n\
+             *'services/http:todo-backend:http/proxy/health') printf '{{\"status\":\"ok\"}}';;\n\
+             *'services/http:todo-frontend:http/proxy/api/health') printf '%s' '{frontend_health}';;\n\
+             *' logs '*) echo 'Error: DATABASE_URL must be set';;\n\
+             *) echo \"unexpected kubectl call: $*\" >&2; exit 1;;\nesac\n",
+            kubectl = kubectl.display()
+        ),
+    );
+    Some(dir)
+}
+
+const FRONTEND_OK: &str = r#"{"status":"ok","backend":{"url":"http://todo-backend:8000","reachable":true,"status":200,"latency_ms":4,"error":null}}"#;
+const FRONTEND_DEGRADED: &str = r#"{"status":"degraded","backend":{"url":"http://todo-backend:8000","reachable":false,"status":null,"latency_ms":1002,"error":"connection refused"}}"#;
+
+#[test]
+fn live_checks_pass_on_a_healthy_release() {
+    let Some(d) = live_doubles("release-healthy.json", FRONTEND_OK, true) else {
+        testkit::ci::missing_prerequisite("helm 3 and kubectl (scripts/fetch-tools.sh)");
+        return;
+    };
+    let o = run_validate(d.path(), &workspace(), &["--json"], &[]);
+    let c = checks(&o);
+    for name in [
+        "pods running and ready",
+        "deployments at desired replicas",
+        "services with ClusterIP and endpoints",
+        "health: backend /health < 2 s",
+        "health: frontend /api/health < 2 s",
+        "frontend reaches backend by Service DNS",
+        "pod startup < 30 s",
+        "helm test: todo-backend",
+        "helm test: todo-frontend",
+    ] {
+        assert!(
+            outcome(&c, name).starts_with("pass"),
+            "{name}: {}",
+            outcome(&c, name)
+        );
+    }
+    assert_eq!(
+        outcome(&c, "services with ClusterIP and endpoints"),
+        "pass todo-backend 10.96.120.15 (1 endpoint(s)), todo-frontend 10.96.44.201 (1 endpoint(s))"
+    );
+    let calls = std::fs::read_to_string(d.path().join("calls.log")).unwrap_or_default();
+    assert!(
+        calls.contains("helm test todo-backend --namespace todo --kube-context todo"),
+        "{calls}"
+    );
+    assert!(
+        calls.contains("kubectl --context todo get --raw /api/v1/namespaces/todo/services/http:todo-frontend:http/proxy/api/health"),
+        "{calls}"
+    );
+}
+
+#[test]
+fn live_checks_fail_on_a_crash_looping_backend() {
+    let Some(d) = live_doubles("release-crash-loop.json", FRONTEND_DEGRADED, false) else {
+        testkit::ci::missing_prerequisite("helm 3 and kubectl (scripts/fetch-tools.sh)");
+        return;
+    };
+    let o = run_validate(d.path(), &workspace(), &["--json"], &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let c = checks(&o);
+    assert_eq!(
+        outcome(&c, "pods running and ready"),
+        "fail todo-backend-6d8f9c7b5d-k2x9q is not Ready; todo-backend-6d8f9c7b5d-k2x9q restarted 5x"
+    );
+    assert_eq!(
+        outcome(&c, "deployments at desired replicas"),
+        "fail todo-backend: 0/1 ready"
+    );
+    assert_eq!(
+        outcome(&c, "services with ClusterIP and endpoints"),
+        "fail todo-backend: no ready endpoints"
+    );
+    assert_eq!(
+        outcome(&c, "frontend reaches backend by Service DNS"),
+        "fail backend http://todo-backend:8000 not reachable: connection refused"
+    );
+    assert_eq!(
+        outcome(&c, "helm test: todo-backend"),
+        "fail \t* pod todo-backend-test-health failed"
+    );
+}
+
+#[test]
+fn built_images_are_inspected_against_budgets() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // `docker image ls --format '{{json .}}'` lines and a `docker image inspect` array, in Docker 20.10's shapes.
+    let docker = "#!/bin/sh\ncase \"$*\" in\n\
+        *'reference=todo-backend') printf '%s\\n' '{\"Containers\":\"N/A\",\"ID\":\"0f1e2d3c4b5a\",\"Repository\":\"todo-backend\",\"Size\":\"31.5MB\",\"Tag\":\"3f9a1c2b7d4e\"}';;\n\
+        *'reference=todo-frontend') printf '%s\\n' '{\"Containers\":\"N/A\",\"ID\":\"1a2b3c4d5e6f\",\"Repository\":\"todo-frontend\",\"Size\":\"52MB\",\"Tag\":\"8be0d41f6a93\"}';;\n\
+        'image inspect todo-backend:3f9a1c2b7d4e') printf '[{\"Id\":\"sha256:0f1e\",\"Config\":{\"User\":\"10001:10001\",\"Env\":[\"PORT=8000\"],\"Labels\":{}},\"Size\":31457280}]\\n';;\n\
+        'image inspect todo-frontend:8be0d41f6a93') printf '[{\"Id\":\"sha256:1a2b\",\"Config\":{\"User\":\"\",\"Env\":[\"PORT=3000\"],\"Labels\":null},\"Size\":52000000}]\\n';;\n\
+        'history '*) echo 'USER 10001:10001';;\n\
+        *) exit 1;;\nesac\n";
+    write_exe(&dir.path().join("docker"), docker);
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["validate", "--offline", "--json"])
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+        .env("TODO_WORKSPACE_ROOT", workspace())
+        .env_remove("XTASK_DOCKER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = checks(&o);
+    assert_eq!(
+        outcome(&c, "image size: todo-backend:3f9a1c2b7d4e"),
+        "pass 31.5 MB (budget 40 MB)"
+    );
+    assert_eq!(
+        outcome(&c, "image size: todo-frontend:8be0d41f6a93"),
+        "fail 52.0 MB (budget 30 MB)"
+    );
+    assert_eq!(
+        outcome(&c, "image user: todo-frontend:8be0d41f6a93"),
+        "fail User \"root\": not a numeric UID >= 1000"
+    );
+    assert!(outcome(&c, "image secrets: todo-backend:3f9a1c2b7d4e").starts_with("pass"));
+}
