@@ -414,3 +414,74 @@ pub fn assert_secrets_hidden(rendered: &Rendered, secrets: &[&str]) {
         }
     }
 }
+
+fn is_dns_label(s: &str, first_must_be_letter: bool) -> bool {
+    let bytes = s.as_bytes();
+    let body_ok = bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+    let first_ok = bytes
+        .first()
+        .is_some_and(|b| b.is_ascii_lowercase() || (!first_must_be_letter && b.is_ascii_digit()));
+    let last_ok = bytes.last().is_some_and(|b| *b != b'-');
+    !s.is_empty() && s.len() <= 63 && body_ok && first_ok && last_ok
+}
+
+/// Names the API server would refuse: Services must be DNS-1035 labels, other objects and containers DNS-1123
+/// labels here, and port names IANA service names (at most 15 characters, with a letter).
+pub fn assert_valid_names(rendered: &Rendered) {
+    for (kind, name) in rendered.inventory() {
+        assert!(
+            is_dns_label(&name, kind == "Service"),
+            "{kind} name {name:?} is not a valid DNS label"
+        );
+    }
+    for w in rendered.workloads() {
+        for c in all_containers(&w) {
+            assert!(
+                is_dns_label(&c.name, false),
+                "{}: container name {:?}",
+                w.name,
+                c.name
+            );
+            for p in c.ports.iter().flatten() {
+                let name = p.name.clone().unwrap_or_default();
+                let valid = is_dns_label(&name, false)
+                    && name.len() <= 15
+                    && name.bytes().any(|b| b.is_ascii_lowercase());
+                assert!(
+                    valid,
+                    "{}: port name {name:?} is not an IANA service name",
+                    w.name
+                );
+            }
+        }
+    }
+    for svc in rendered.services() {
+        for p in svc.spec.iter().flat_map(|s| s.ports.iter().flatten()) {
+            let name = p.name.clone().unwrap_or_default();
+            assert!(
+                name.len() <= 15 && is_dns_label(&name, false),
+                "Service port name {name:?}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dns_label;
+
+    #[test]
+    fn dns_labels() {
+        assert!(is_dns_label("todo-backend-postgresql", true));
+        assert!(is_dns_label("0abc", false));
+        assert!(
+            !is_dns_label("0abc", true),
+            "a Service name must start with a letter"
+        );
+        for bad in ["", "a-", "-a", "Upper", "a.b", &"a".repeat(64)] {
+            assert!(!is_dns_label(bad, false), "{bad:?}");
+        }
+    }
+}

@@ -675,6 +675,7 @@ fn labels_and_selectors_are_consistent() {
                 &["backend", "database", "test"],
             );
             checks::assert_selectors_consistent(&r);
+            checks::assert_valid_names(&r);
             let component = |w: &charts_tests::manifest::Workload| {
                 w.pod_labels.get("app.kubernetes.io/component").cloned()
             };

@@ -279,6 +279,7 @@ fn labels_and_selectors_are_consistent() {
                 &["frontend", "test"],
             );
             checks::assert_selectors_consistent(&r);
+            checks::assert_valid_names(&r);
         }
     }
 }
