@@ -8,7 +8,8 @@
 //! let engine = DockerEngine::ensure()?;          // an engine that answers, or `dockerd` started here
 //! let bases = docker::ensure_standin_images()?;  // rust:<v>-slim-bookworm, distroless cc, postgres:15-bookworm
 //! let cleanup = Cleanup::new("e2e");             // removes what carries its label, pass or fail
-//! docker::build(&docker::workspace_root(), "backend/Dockerfile", "todo-backend:e2e", &cleanup, &[])?;
+//! let args = docker::standin_build_args(&bases);
+//! docker::build(&docker::workspace_root(), "backend/Dockerfile", "todo-backend:e2e", &cleanup, &args)?;
 //! cleanup.track_image("todo-backend:e2e");
 //! let net = format!("todo-e2e-{}", cleanup.id());
 //! docker::run(&["network", "create", "--label", &cleanup.label(), &net])?;
@@ -315,26 +316,39 @@ pub fn standin_build_args(images: &StandinImages) -> Vec<(String, String)> {
     ]
 }
 
+/// The result of a successful [`build`].
+#[derive(Debug, Clone)]
+pub struct BuildOutcome {
+    /// Wall time of `docker build`.
+    pub elapsed: Duration,
+    /// The BuildKit plain-progress log.
+    pub log: String,
+}
+
+impl BuildOutcome {
+    /// The crates cargo compiled in this build (`Compiling <name> v<version>` lines).
+    pub fn compiled_crates(&self) -> Vec<String> {
+        self.log
+            .lines()
+            .filter_map(|line| line.split("Compiling ").nth(1))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 /// Builds `dockerfile` (relative to `context`) with BuildKit as `tag`, labelled for `cleanup`.
-/// Returns the wall time; on failure the error holds the end of the build log.
+/// On failure the error holds the end of the build log.
 pub fn build(
     context: &Path,
     dockerfile: &str,
     tag: &str,
     cleanup: &Cleanup,
     build_args: &[(String, String)],
-) -> Result<Duration, String> {
+) -> Result<BuildOutcome, String> {
     let mut cmd = docker();
     cmd.current_dir(context)
-        .args([
-            "build",
-            "--progress=plain",
-            "-f",
-            dockerfile,
-            "-t",
-            tag,
-            "--label",
-        ])
+        .args(["build", "--progress=plain", "-f", dockerfile, "-t", tag, "--label"])
         .arg(cleanup.label());
     for (name, value) in build_args {
         cmd.arg("--build-arg").arg(format!("{name}={value}"));
@@ -345,14 +359,15 @@ pub fn build(
         .output()
         .map_err(|e| format!("cannot run {}: {e}", docker_bin().display()))?;
     let elapsed = start.elapsed();
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
     if output.status.success() {
-        Ok(elapsed)
+        Ok(BuildOutcome { elapsed, log })
     } else {
         Err(format!(
             "building {tag} from {} failed ({}):\n{}",
             context.join(dockerfile).display(),
             output.status,
-            tail(&String::from_utf8_lossy(&output.stderr), 40)
+            tail(&log, 40)
         ))
     }
 }
