@@ -79,7 +79,15 @@ pub fn crashed_containers(snap: &Snapshot) -> Vec<(String, String)> {
         .iter()
         .flat_map(|p| {
             p.all_statuses()
-                .filter(|cs| cs.restart_count > 0 || cs.state.terminated.is_some())
+                .filter(|cs| {
+                    // Completed containers (helm test hooks) have no crash to explain.
+                    cs.restart_count > 0
+                        || cs
+                            .state
+                            .terminated
+                            .as_ref()
+                            .is_some_and(|t| t.exit_code != 0)
+                })
                 .map(move |cs| (p.metadata.name.clone(), cs.name.clone()))
         })
         .collect()
