@@ -386,3 +386,61 @@ fn built_images_are_inspected_against_budgets() {
     );
     assert!(outcome(&c, "image secrets: todo-backend:3f9a1c2b7d4e").starts_with("pass"));
 }
+
+/// The images the image tests (or a deploy) built on this machine's Docker engine, inspected for real.
+#[test]
+fn real_built_images_are_inspected_when_present() {
+    let docker = std::env::var("XTASK_DOCKER").unwrap_or_else(|_| "docker".into());
+    let listed = Command::new(&docker)
+        .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output();
+    let Ok(listed) = listed.map(|o| String::from_utf8_lossy(&o.stdout).to_string()) else {
+        eprintln!(
+            "SKIPPED: no docker client; image inspection is covered by the docker double test"
+        );
+        return;
+    };
+    let built: Vec<&str> = ["todo-backend", "todo-frontend"]
+        .into_iter()
+        .filter(|r| {
+            listed
+                .lines()
+                .any(|l| l.starts_with(&format!("{r}:")) && !l.ends_with(":<none>"))
+        })
+        .collect();
+    if built.is_empty() {
+        eprintln!("SKIPPED: no todo-backend/todo-frontend image built on this engine yet");
+        return;
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["validate", "--offline", "--json"])
+        .env("TODO_WORKSPACE_ROOT", workspace())
+        .env(
+            "PATH",
+            format!(
+                "/nonexistent-no-helm:{}",
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = checks(&o);
+    for repo in built {
+        let row = |kind: &str| {
+            c.iter()
+                .find(|x| {
+                    x["check"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(&format!("image {kind}: {repo}:")))
+                })
+                .cloned()
+                .unwrap_or_else(|| panic!("no image {kind} row for {repo}: {c:#?}"))
+        };
+        assert_eq!(row("user")["outcome"], "pass", "{:?}", row("user"));
+        assert!(row("size")["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("MB (budget")));
+        assert_eq!(row("secrets")["outcome"], "pass", "{:?}", row("secrets"));
+    }
+}
