@@ -161,7 +161,8 @@ pub fn run() -> Result<(), String> {
     }
     println!();
     println!(
-        "proxy overhead per request (1 conn, mean latency): {} ({:+.0}%)",
+        "proxy overhead per request (1 conn): p50 {}, mean {} ({:+.0}%)",
+        signed_ms(proxied_1.p50_ms - direct_1.p50_ms),
         signed_ms(proxied_1.mean_ms - direct_1.mean_ms),
         (proxied_1.mean_ms / direct_1.mean_ms - 1.0) * 100.0
     );
@@ -171,6 +172,14 @@ pub fn run() -> Result<(), String> {
         (proxied_n.rps / direct_n.rps - 1.0) * 100.0
     );
     println!("frontend exit after SIGTERM: {status}");
+    // Other work on the machine skews every figure above; say how busy it was.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!(
+            "machine load average during the run (1/5/15 min): {}",
+            load.join(" ")
+        );
+    }
     let errors = direct_1.errors + proxied_1.errors + direct_n.errors + proxied_n.errors;
     if errors > 0 {
         return Err(format!(
