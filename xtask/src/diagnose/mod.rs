@@ -25,19 +25,16 @@ pub use snapshot::Snapshot;
 use crate::cli::DiagnoseArgs;
 use crate::context::{Context, Failure};
 
-/// Runs every analyzer; findings come out most severe first, in a stable order.
+/// Runs every analyzer; findings come out most severe first, causes before symptoms.
 pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
-    let mut found = pods::analyze(snap);
+    // Causes before symptoms: volumes and pods explain the Deployments and Services that follow.
+    let mut found = storage::analyze(snap);
+    found.extend(pods::analyze(snap));
     found.extend(workloads::analyze(snap));
     found.extend(services::analyze(snap));
-    found.extend(storage::analyze(snap));
     let events = events::analyze(snap, &found);
     found.extend(events);
-    found.sort_by(|a, b| {
-        a.severity
-            .cmp(&b.severity)
-            .then_with(|| a.object.cmp(&b.object))
-    });
+    found.sort_by_key(|f| f.severity);
     found
 }
 

@@ -309,3 +309,16 @@ fn exit_codes_are_explained() {
     assert_eq!(exit_code_meaning(139), "SIGSEGV: segmentation fault");
     assert_eq!(exit_code_meaning(42), "application error");
 }
+
+#[test]
+fn causes_come_before_symptoms() {
+    let f = analyze(&snap(fixture!("release-config-error.json")));
+    assert_eq!(
+        analyzers(&f),
+        [
+            "container-config",
+            "deployment-replicas",
+            "service-endpoints"
+        ]
+    );
+}
