@@ -68,6 +68,12 @@ async fn unknown_input_gets_help_and_no_action() {
 }
 
 #[tokio::test]
+async fn a_bare_statement_gets_an_add_hint() {
+    no_action("buy bread", "If it is a task, say \"add buy bread\"").await;
+    no_action("Call the bank", "say \"add Call the bank\"").await;
+}
+
+#[tokio::test]
 async fn small_talk_gets_a_friendly_reply() {
     no_action("hello", "Hi!").await;
     no_action("Good morning!", "Hi!").await;

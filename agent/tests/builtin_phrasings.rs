@@ -155,6 +155,7 @@ fn table() -> Vec<(&'static str, ToolName, Value)> {
         ("show unfinished tasks", LIST, json!({"status": "pending"})),
         ("list all tasks", LIST, json!({"status": "all"})),
         ("show me everything", LIST, json!({"status": "all"})),
+        ("is task 3 done?", LIST, json!({})),
         // complete_task
         ("mark 3 as done", DONE, json!({"task_id": 3})),
         ("I finished the milk one", DONE, json!({"task_id": 1})),
@@ -238,6 +239,16 @@ fn table() -> Vec<(&'static str, ToolName, Value)> {
             "change the dentist task's description to Dr. Smith, room 4",
             UPD,
             json!({"task_id": 5, "description": "Dr. Smith, room 4"}),
+        ),
+        (
+            "update task 2 description: call after 6pm",
+            UPD,
+            json!({"task_id": 2, "description": "call after 6pm"}),
+        ),
+        (
+            "change task 1 title: buy bread",
+            UPD,
+            json!({"task_id": 1, "title": "buy bread"}),
         ),
         (
             "describe task 1 as 2 liters",

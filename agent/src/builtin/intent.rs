@@ -133,7 +133,7 @@ pub fn parse(input: &str) -> Intent {
         .or_else(|| parse_delete(s))
         .or_else(|| parse_list(s))
         .or_else(|| parse_add(s))
-        .or_else(|| parse_done_suffix(s))
+        .or_else(|| parse_done_suffix(s, input.trim_end().ends_with('?')))
         .or_else(|| bare_reference(s))
         .unwrap_or(Intent::Unknown)
 }
@@ -317,7 +317,9 @@ fn parse_update(s: &str) -> Option<Intent> {
         let (r, d) = split_once_ci(r, " to ").or_else(|| split_once_ci(r, ":"))?;
         return describe(r, d);
     }
-    let (lhs, rhs) = split_once_ci(rest, " to ").or_else(|| split_once_ci(rest, " as "))?;
+    let (lhs, rhs) = split_once_ci(rest, " to ")
+        .or_else(|| split_once_ci(rest, " as "))
+        .or_else(|| split_once_ci(rest, ":"))?;
     if DONE_WORDS.contains(&rhs.to_ascii_lowercase().as_str()) {
         return Some(Intent::Complete {
             target: target(lhs),
@@ -854,7 +856,8 @@ fn split_description(body: &str) -> (&str, Option<&str>) {
     (body, None)
 }
 
-fn parse_done_suffix(s: &str) -> Option<Intent> {
+/// "task 3 is done" completes it; "is task 3 done?" is a question, answered with the list.
+fn parse_done_suffix(s: &str, question: bool) -> Option<Intent> {
     const SUFFIXES: &[&str] = &[
         "is done",
         "is finished",
@@ -874,6 +877,7 @@ fn parse_done_suffix(s: &str) -> Option<Intent> {
     let head = SUFFIXES.iter().find_map(|x| strip_suffix_ci(s, x))?;
     match target(head)? {
         TaskRef::All => None,
+        _ if question => Some(Intent::List { status: None }),
         t => Some(Intent::Complete { target: Some(t) }),
     }
 }

@@ -25,7 +25,7 @@ pub async fn respond<E: ToolExecutor>(
         executor,
         actions: Vec::new(),
     };
-    let reply = turn.answer(parse(message)).await?;
+    let reply = turn.answer(message, parse(message)).await?;
     Ok(AgentReply {
         reply,
         actions: turn.actions,
@@ -75,14 +75,14 @@ impl<E: ToolExecutor> Turn<'_, E> {
         Ok(outcome)
     }
 
-    async fn answer(&mut self, intent: Intent) -> Result<String, ToolError> {
+    async fn answer(&mut self, message: &str, intent: Intent) -> Result<String, ToolError> {
         use crate::executor::ToolOutput as Out;
         Ok(match intent {
             Intent::Greeting => format!("Hi! {}", render::HELP),
             Intent::Help => render::HELP.to_owned(),
             Intent::Thanks => "You're welcome! Anything else on your list?".to_owned(),
             Intent::Clarify(q) | Intent::Unsupported(q) => q,
-            Intent::Unknown => format!("Sorry, I didn't understand that. {}", render::HELP),
+            Intent::Unknown => render::unknown(message),
             Intent::Add { title, description } => {
                 match self.run(Tool::AddTask { title, description }).await? {
                     Ok(Out::Task(t)) => format!("Added \"{}\" as task #{}.", t.title, t.id),

@@ -12,6 +12,18 @@ pub(crate) const HELP: &str = "I can manage your tasks. Try:\n\
 - \"delete task 2\"\n\
 - \"rename task 1 to buy oat milk\" or \"change the description of 2 to ...\"";
 
+/// The reply to a message that was not understood; short statements get an "add" hint.
+pub(crate) fn unknown(message: &str) -> String {
+    let text = message.trim();
+    let words = text.split_whitespace().count();
+    if (1..=8).contains(&words) && !text.ends_with('?') && text.chars().any(char::is_alphabetic) {
+        let shown: String = text.chars().take(80).collect();
+        format!("Sorry, I didn't understand that. If it is a task, say \"add {shown}\".\n{HELP}")
+    } else {
+        format!("Sorry, I didn't understand that. {HELP}")
+    }
+}
+
 /// One task as a line of a list.
 pub(crate) fn task_line(t: &TaskView) -> String {
     let mark = if t.completed { "[x]" } else { "[ ]" };
