@@ -256,6 +256,41 @@ async fn task_list_add_edit_delete_filter_and_sign_out() {
             .await;
         let err = b.js("return document.getElementById('auth-error').hidden").await;
         assert_eq!(err, true, "a deliberate sign-out is not reported as an expired session");
+
+        // Sign in again with the same account.
+        b.type_into("#auth-email", &email).await;
+        b.type_into("#auth-password", "correct horse battery").await;
+        b.click("[data-testid=auth-submit]").await;
+        b.wait_js("signed in again", WAIT, "return !document.getElementById('app-view').hidden")
+            .await;
+        b.wait_js(
+            "the edited task is still there",
+            WAIT,
+            "return document.getElementById('task-list').textContent.includes('water the cactus')",
+        )
+        .await;
+
+        // The session ends behind the page's back (account deleted elsewhere): the next action says so.
+        b.js("fetch('/api/auth/me', {method: 'DELETE'}); return true").await;
+        b.wait_js(
+            "the account deletion",
+            WAIT,
+            "return fetch('/api/auth/me').then(r => r.status === 401)",
+        )
+        .await;
+        b.type_into("#task-title", "one more\u{E007}").await;
+        let message = b
+            .wait_js(
+                "the session-expired message",
+                WAIT,
+                "const e = document.getElementById('auth-error'); \
+                 return !document.getElementById('auth-view').hidden && !e.hidden ? e.textContent : ''",
+            )
+            .await;
+        assert!(
+            message.as_str().unwrap().to_lowercase().contains("session expired"),
+            "{message}"
+        );
         b
     })
     .await;
