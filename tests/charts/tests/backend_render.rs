@@ -546,6 +546,26 @@ fn bundled_postgresql_is_a_pinned_non_root_statefulset_with_a_volume() {
             Some("standard"),
             "{helm}"
         );
+
+        // An image built with another postgres user (e.g. a Debian-based stand-in) still runs non-root.
+        let other_user = render(
+            &helm,
+            &Values::tagged()
+                .set("postgresql.runAsUser", "105")
+                .set("postgresql.runAsGroup", "106"),
+        );
+        let pod = other_user
+            .stateful_set(DB)
+            .spec
+            .clone()
+            .and_then(|s| s.template.spec)
+            .and_then(|s| s.security_context)
+            .unwrap_or_default();
+        assert_eq!(
+            (pod.run_as_user, pod.run_as_group, pod.fs_group),
+            (Some(105), Some(106), Some(106)),
+            "{helm}"
+        );
     }
 }
 

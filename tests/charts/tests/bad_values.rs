@@ -166,6 +166,13 @@ fn inconsistent_secret_settings_are_refused() {
             &helm,
             "backend",
             BACKEND_RELEASE,
+            Values::tagged().set("postgresql.runAsUser", "0"),
+            &["runAsUser"],
+        );
+        assert_rejected(
+            &helm,
+            "backend",
+            BACKEND_RELEASE,
             Values::tagged().set("externalDatabase.url", "mysql://u:p@h/db"),
             &["url"],
         );
