@@ -29,10 +29,55 @@ pub fn tools_dir() -> PathBuf {
 }
 
 fn tool(env_var: &str, relative: &str) -> Option<PathBuf> {
-    // An explicit override that points nowhere is reported as missing rather than silently replaced.
-    let path = match std::env::var_os(env_var) {
+    resolve(std::env::var_os(env_var), &tools_dir().join(relative))
+}
+
+/// An explicit override wins, and one that points nowhere is reported as missing rather than
+/// silently replaced by the default.
+fn resolve(override_path: Option<std::ffi::OsString>, default: &Path) -> Option<PathBuf> {
+    let path = match override_path {
         Some(value) if !value.is_empty() => PathBuf::from(value),
-        _ => tools_dir().join(relative),
+        _ => default.to_path_buf(),
     };
     path.is_file().then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_override_wins_and_a_missing_file_is_none() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let real = dir.path().join("helm");
+        std::fs::write(&real, b"").expect("write");
+        let missing = dir.path().join("nope");
+        assert_eq!(resolve(None, &real), Some(real.clone()));
+        assert_eq!(
+            resolve(Some("".into()), &real),
+            Some(real.clone()),
+            "empty override = unset"
+        );
+        assert_eq!(
+            resolve(Some(real.clone().into()), &missing),
+            Some(real.clone())
+        );
+        assert_eq!(
+            resolve(Some(missing.clone().into()), &real),
+            None,
+            "a wrong override is not ignored"
+        );
+        assert_eq!(
+            resolve(None, dir.path()),
+            None,
+            "a directory is not a binary"
+        );
+    }
+
+    #[test]
+    fn the_workspace_root_holds_the_workspace_manifest() {
+        let manifest =
+            std::fs::read_to_string(workspace_root().join("Cargo.toml")).expect("root Cargo.toml");
+        assert!(manifest.contains("[workspace]"));
+    }
 }
