@@ -30,6 +30,7 @@ pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
     // Causes before symptoms: volumes and pods explain the Deployments and Services that follow.
     let mut found = storage::analyze(snap);
     found.extend(pods::analyze(snap));
+    found.extend(workloads::nothing_deployed(snap));
     found.extend(workloads::analyze(snap));
     found.extend(services::analyze(snap));
     let events = events::analyze(snap, &found);

@@ -3,6 +3,26 @@
 use super::finding::{Finding, Severity};
 use super::snapshot::Snapshot;
 
+/// A namespace with nothing in it: the releases are not installed (or the namespace is wrong).
+pub fn nothing_deployed(snap: &Snapshot) -> Option<Finding> {
+    if !(snap.pods.is_empty() && snap.deployments.is_empty() && snap.services.is_empty()) {
+        return None;
+    }
+    Some(Finding {
+        severity: Severity::Critical,
+        analyzer: "nothing-deployed",
+        object: format!("Namespace/{}", snap.namespace),
+        what: "no pods, Deployments or Services in the namespace".into(),
+        evidence: vec![format!(
+            "kubectl get pods,deployments,services -n {} returned no items",
+            snap.namespace
+        )],
+        fix: "`cargo xtask deploy` installs todo-backend and todo-frontend; if they live elsewhere, pass --namespace"
+            .into(),
+        terminal: false,
+    })
+}
+
 /// One finding per Deployment with fewer ready replicas than desired.
 pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
     snap.deployments
