@@ -1,0 +1,164 @@
+//! The real Docker engine, through Debian's docker CLI (`/usr/bin/docker`, overridable by `TODO_DOUBLE_DOCKER`).
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+/// Label put on every Docker object the double creates, valued with the state id.
+pub const OWNER_LABEL: &str = "todo.cluster-double";
+
+/// The docker CLI.
+pub fn docker() -> Command {
+    let bin = std::env::var("TODO_DOUBLE_DOCKER").unwrap_or_else(|_| "/usr/bin/docker".to_string());
+    let mut c = Command::new(bin);
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Runs docker with `args`, returning stdout; a non-zero exit is an error carrying stderr.
+pub fn run(args: &[&str]) -> Result<String> {
+    let out = docker()
+        .args(args)
+        .output()
+        .with_context(|| format!("running docker {}", args.first().unwrap_or(&"")))?;
+    if !out.status.success() {
+        bail!(
+            "docker {} failed: {}",
+            args.iter().take(2).copied().collect::<Vec<_>>().join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// True when the engine answers.
+pub fn engine_up() -> bool {
+    docker()
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Normalises an image reference to `repo:tag` (adds `:latest`, strips `docker.io/library/`).
+pub fn normalise_image(r: &str) -> String {
+    let r = r
+        .strip_prefix("docker.io/library/")
+        .or_else(|| r.strip_prefix("docker.io/"))
+        .unwrap_or(r);
+    let last = r.rsplit('/').next().unwrap_or(r);
+    if last.contains(':') || last.contains('@') {
+        r.to_string()
+    } else {
+        format!("{r}:latest")
+    }
+}
+
+/// Image `repo:tag` references in the engine.
+pub fn image_refs() -> Result<BTreeSet<String>> {
+    let out = run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])?;
+    Ok(out
+        .lines()
+        .filter(|l| !l.contains("<none>"))
+        .map(normalise_image)
+        .collect())
+}
+
+/// `docker image inspect` of one image, if present.
+pub fn image_inspect(r: &str) -> Option<Value> {
+    let out = run(&["image", "inspect", r]).ok()?;
+    let v: Value = serde_json::from_str(&out).ok()?;
+    v.as_array()?.first().cloned()
+}
+
+/// `docker inspect` of containers; ids that vanished are left out.
+pub fn inspect(ids: &[String]) -> Vec<Value> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let out = docker()
+        .arg("inspect")
+        .args(ids)
+        .stderr(Stdio::null())
+        .output();
+    out.ok()
+        .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// Container logs, stdout and stderr interleaved as written.
+pub fn logs(id: &str, tail: Option<u64>) -> Result<String> {
+    let (mut reader, writer) = std::io::pipe().context("creating a pipe")?;
+    let mut cmd = docker();
+    cmd.arg("logs");
+    if let Some(n) = tail {
+        cmd.args(["--tail", &n.to_string()]);
+    }
+    cmd.arg(id).stdout(writer.try_clone()?).stderr(writer);
+    let mut child = cmd.spawn().context("running docker logs")?;
+    drop(cmd);
+    let mut text = String::new();
+    reader.read_to_string(&mut text)?;
+    child.wait()?;
+    Ok(text)
+}
+
+/// Creates the network if missing.
+pub fn ensure_network(name: &str, owner: &str) -> Result<()> {
+    if run(&["network", "inspect", name]).is_ok() {
+        return Ok(());
+    }
+    run(&[
+        "network",
+        "create",
+        "--label",
+        &format!("{OWNER_LABEL}={owner}"),
+        name,
+    ])?;
+    Ok(())
+}
+
+/// Ids of every container carrying the owner label.
+pub fn owned_containers(owner: &str) -> Vec<String> {
+    run(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label={OWNER_LABEL}={owner}"),
+    ])
+    .map(|o| o.lines().map(str::to_string).collect())
+    .unwrap_or_default()
+}
+
+/// Names of every network carrying the owner label.
+pub fn owned_networks(owner: &str) -> Vec<String> {
+    run(&[
+        "network",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label={OWNER_LABEL}={owner}"),
+    ])
+    .map(|o| o.lines().map(str::to_string).collect())
+    .unwrap_or_default()
+}
+
+/// Removes every container and network carrying the owner label.
+pub fn remove_owned(owner: &str) {
+    let ids = owned_containers(owner);
+    if !ids.is_empty() {
+        let _ = docker()
+            .args(["rm", "-f", "-v"])
+            .args(&ids)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    for n in owned_networks(owner) {
+        let _ = run(&["network", "rm", &n]);
+    }
+}
