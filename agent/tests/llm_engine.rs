@@ -412,6 +412,7 @@ fn config_is_read_from_the_environment_lookup() {
     assert_eq!(c.base_url, "https://api.openai.com/v1");
     assert_eq!(c.model, "gpt-4o-mini");
     assert_eq!(c.timeout, Duration::from_secs(20));
+    assert_eq!(c.turn_budget, Duration::from_secs(25));
     assert_eq!(c.api_key.expose(), KEY);
     let c = LlmConfig::from_lookup(env(&[
         ("OPENAI_API_KEY", KEY),
@@ -425,6 +426,14 @@ fn config_is_read_from_the_environment_lookup() {
         (c.base_url.as_str(), c.model.as_str(), c.timeout),
         ("http://127.0.0.1:9/v1", "m", Duration::from_secs(3))
     );
+    assert_eq!(c.turn_budget, Duration::from_secs(25));
+    let slow = LlmConfig::from_lookup(env(&[
+        ("OPENAI_API_KEY", KEY),
+        ("OPENAI_TIMEOUT_SECS", "60"),
+    ]))
+    .unwrap()
+    .unwrap();
+    assert_eq!(slow.turn_budget, Duration::from_secs(60));
     let err = LlmConfig::from_lookup(env(&[
         ("OPENAI_API_KEY", KEY),
         ("OPENAI_TIMEOUT_SECS", "soon"),
@@ -439,4 +448,32 @@ fn config_is_read_from_the_environment_lookup() {
         ("OPENAI_BASE_URL", "ftp://x")
     ]))
     .is_err());
+}
+
+#[tokio::test]
+async fn the_whole_turn_is_bounded_by_the_budget() {
+    let fake = FakeOpenAi::start(vec![
+        tool_calls(&[("add_task", json!({"title": "buy bread"}))]),
+        Scripted::Hang,
+    ])
+    .await;
+    let mut c = config(&fake);
+    c.timeout = Duration::from_secs(10);
+    c.turn_budget = Duration::from_millis(400);
+    let agent = Agent::with_llm(c).unwrap();
+    let store = Store::new();
+    let started = Instant::now();
+    let reply = agent
+        .respond(&[], "add buy bread", &store.executor(1))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(reply.engine, EngineKind::Llm);
+    assert!(reply.fallback_reason.unwrap().contains("timed out"));
+    assert_eq!(reply.reply, "Done: added #1 \"buy bread\".");
+    assert_eq!(store.tasks_of(1).len(), 1);
 }

@@ -64,6 +64,9 @@ pub struct LlmConfig {
     pub max_rounds: usize,
     /// Most history messages sent along.
     pub history_window: usize,
+    /// Wall-clock budget of one message across all its model calls; kept under the
+    /// frontend's 30 s proxy timeout so a slow model degrades to the built-in engine instead.
+    pub turn_budget: Duration,
 }
 
 impl LlmConfig {
@@ -73,6 +76,8 @@ impl LlmConfig {
     pub const DEFAULT_MODEL: &'static str = "gpt-4o-mini";
     /// Default `OPENAI_TIMEOUT_SECS`.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+    /// Default [`LlmConfig::turn_budget`].
+    pub const DEFAULT_TURN_BUDGET: Duration = Duration::from_secs(25);
 
     /// A config with default URL, model, timeout and bounds.
     pub fn new(api_key: Secret) -> Self {
@@ -83,6 +88,7 @@ impl LlmConfig {
             timeout: Self::DEFAULT_TIMEOUT,
             max_rounds: 5,
             history_window: 20,
+            turn_budget: Self::DEFAULT_TURN_BUDGET,
         }
     }
 
@@ -124,6 +130,8 @@ impl LlmConfig {
                 });
             }
             config.timeout = Duration::from_secs(secs);
+            // An explicitly longer call timeout also lengthens the budget of the whole turn.
+            config.turn_budget = config.turn_budget.max(config.timeout);
         }
         Ok(Some(config))
     }

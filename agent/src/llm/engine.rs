@@ -1,5 +1,7 @@
 //! The tool loop against a Chat Completions endpoint.
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 
 use super::config::LlmConfig;
@@ -106,10 +108,11 @@ impl LlmEngine {
         message: &str,
         executor: &E,
     ) -> Result<(String, Vec<Action>), LoopError> {
+        let deadline = Instant::now() + self.config.turn_budget;
         let mut messages = self.initial_messages(history, message);
         let mut actions: Vec<Action> = Vec::new();
         for round in 0..self.config.max_rounds {
-            let answer = match self.complete(&messages).await {
+            let answer = match self.complete(&messages, deadline).await {
                 Ok(a) => a,
                 Err(reason) => return Err(LoopError::Fallback(reason, actions)),
             };
@@ -183,7 +186,18 @@ impl LlmEngine {
         ))
     }
 
-    async fn complete(&self, messages: &[Message]) -> Result<ResponseMessage, FallbackReason> {
+    async fn complete(
+        &self,
+        messages: &[Message],
+        deadline: Instant,
+    ) -> Result<ResponseMessage, FallbackReason> {
+        let timeout = self
+            .config
+            .timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+        if timeout.is_zero() {
+            return Err(FallbackReason::Timeout(self.config.turn_budget));
+        }
         tracing::debug!(url = %self.url, model = %self.config.model, messages = messages.len(), "calling llm");
         let body = ChatRequest {
             model: &self.config.model,
@@ -196,10 +210,11 @@ impl LlmEngine {
             .client
             .post(&self.url)
             .bearer_auth(self.config.api_key.expose())
+            .timeout(timeout)
             .json(&body)
             .send()
             .await
-            .map_err(|e| self.classify(&e))?;
+            .map_err(|e| classify(&e, timeout))?;
         let status = response.status();
         if status.as_u16() == 429 {
             return Err(FallbackReason::RateLimited);
@@ -210,7 +225,7 @@ impl LlmEngine {
         if !status.is_success() {
             return Err(FallbackReason::HttpStatus(status.as_u16()));
         }
-        let bytes = response.bytes().await.map_err(|e| self.classify(&e))?;
+        let bytes = response.bytes().await.map_err(|e| classify(&e, timeout))?;
         let parsed: ChatResponse = serde_json::from_slice(&bytes)
             .map_err(|e| FallbackReason::Malformed(format!("not a chat completion ({e})")))?;
         parsed
@@ -220,16 +235,16 @@ impl LlmEngine {
             .map(|c| c.message)
             .ok_or_else(|| FallbackReason::Malformed("no choices".into()))
     }
+}
 
-    fn classify(&self, e: &reqwest::Error) -> FallbackReason {
-        // reqwest errors can carry the URL; the key never is in it, but only the kind is kept anyway.
-        if e.is_timeout() {
-            FallbackReason::Timeout(self.config.timeout)
-        } else if e.is_decode() || e.is_body() {
-            FallbackReason::Malformed("unreadable body".into())
-        } else {
-            FallbackReason::Unreachable
-        }
+/// Only the kind of a transport error is kept: its text may carry the URL and adds nothing.
+fn classify(e: &reqwest::Error, timeout: Duration) -> FallbackReason {
+    if e.is_timeout() {
+        FallbackReason::Timeout(timeout)
+    } else if e.is_decode() || e.is_body() {
+        FallbackReason::Malformed("unreadable body".into())
+    } else {
+        FallbackReason::Unreachable
     }
 }
 

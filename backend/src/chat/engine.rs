@@ -44,6 +44,8 @@ pub fn agent_for(config: &Config) -> Result<Arc<Agent>, ApiError> {
     llm.base_url = config.openai_base_url.clone();
     llm.model = config.openai_model.clone();
     llm.timeout = config.openai_timeout;
+    // An explicitly longer call timeout also lengthens the budget of the whole turn.
+    llm.turn_budget = llm.turn_budget.max(config.openai_timeout);
     let agent = Arc::new(
         Agent::with_llm(llm).map_err(|e| ApiError::internal(format!("chat engine: {e}")))?,
     );
