@@ -491,6 +491,13 @@ fn bundled_postgresql_is_a_pinned_non_root_statefulset_with_a_volume() {
         let claims = sts.volume_claim_templates.unwrap_or_default();
         assert_eq!(claims.len(), 1, "{helm}: volumeClaimTemplates");
         assert_eq!(claims[0].metadata.name.as_deref(), Some("data"), "{helm}");
+        let claim_labels = claims[0].metadata.labels.clone().unwrap_or_default();
+        for changing in ["helm.sh/chart", "app.kubernetes.io/version"] {
+            assert!(
+                !claim_labels.contains_key(changing),
+                "{helm}: {changing} on the immutable volumeClaimTemplates breaks upgrades"
+            );
+        }
         let claim = claims[0].spec.clone().unwrap_or_default();
         assert_eq!(
             claim.access_modes,
