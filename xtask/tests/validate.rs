@@ -296,6 +296,7 @@ fn live_checks_pass_on_a_healthy_release() {
         "health: frontend /api/health < 2 s",
         "frontend reaches backend by Service DNS",
         "pod startup < 30 s",
+        "release available < 60 s after install",
         "helm test: todo-backend",
         "helm test: todo-frontend",
     ] {

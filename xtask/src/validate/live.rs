@@ -15,6 +15,8 @@ pub const RELEASES: [&str; 2] = ["todo-backend", "todo-frontend"];
 pub const HEALTH_BUDGET: Duration = Duration::from_secs(2);
 /// A pod must be Ready this long after it was created.
 pub const STARTUP_BUDGET_SECS: i64 = 30;
+/// A release must be available this long after install (the plan's "helm install < 60 s").
+pub const INSTALL_BUDGET_SECS: i64 = 60;
 
 /// Ok when at least one release is installed (`helm status` succeeds).
 pub fn releases_installed(ctx: &Context) -> Result<(), String> {
@@ -169,6 +171,51 @@ pub fn startup_check(snap: &Snapshot) -> CheckResult {
         &seen.join(", "),
         &problems,
         "lower the probes' initialDelaySeconds, or find what slows startup (`kubectl logs`)",
+    )
+}
+
+/// Time from a Deployment's creation to `Available=True`, for releases never upgraded since install.
+pub fn install_check(snap: &Snapshot) -> CheckResult {
+    let name = "release available < 60 s after install";
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    for d in snap
+        .deployments
+        .iter()
+        .filter(|d| RELEASES.contains(&d.metadata.name.as_str()))
+        .filter(|d| d.metadata.generation == Some(1))
+    {
+        let created = d
+            .metadata
+            .creation_timestamp
+            .as_deref()
+            .and_then(rfc3339_secs);
+        let available = d
+            .condition("Available")
+            .filter(|c| c.is_true())
+            .and_then(|c| c.last_transition_time.as_deref())
+            .and_then(rfc3339_secs);
+        if let (Some(c), Some(a)) = (created, available) {
+            let secs = a - c;
+            if secs > INSTALL_BUDGET_SECS {
+                problems.push(format!("{} available after {secs}s", d.metadata.name));
+            } else {
+                seen.push(format!("{} {secs}s", d.metadata.name));
+            }
+        }
+    }
+    if seen.is_empty() && problems.is_empty() {
+        return CheckResult::skip(
+            name,
+            "measurable only for releases not upgraded since install",
+            "`cargo xtask clean` then `cargo xtask deploy` to time a fresh install",
+        );
+    }
+    CheckResult::from_problems(
+        name,
+        &seen.join(", "),
+        &problems,
+        "see `pod startup`; image loading and probe delays dominate install time",
     )
 }
 
@@ -357,6 +404,7 @@ pub fn checks(ctx: &Context) -> Vec<CheckResult> {
         out.push(backend_dns_check(&body));
     }
     out.push(startup_check(&snap));
+    out.push(install_check(&snap));
     for r in RELEASES {
         let cmd = Cmd::new("helm").args([
             "test",
@@ -429,6 +477,26 @@ mod tests {
             services_check(&snap(NO_EP)).detail,
             "todo-frontend: no ready endpoints"
         );
+    }
+
+    #[test]
+    fn install_budget() {
+        let s = snap(HEALTHY);
+        assert_eq!(
+            install_check(&s).detail,
+            "todo-backend 12s, todo-frontend 12s"
+        );
+        let pad = " ".repeat(24);
+        let slow = HEALTHY.replacen(
+            &format!("\"lastTransitionTime\": \"2026-11-25T21:40:15Z\",\n{pad}\"lastUpdateTime\""),
+            &format!("\"lastTransitionTime\": \"2026-11-25T21:42:15Z\",\n{pad}\"lastUpdateTime\""),
+            1,
+        );
+        let r = install_check(&snap(&slow));
+        assert_eq!(r.outcome, Outcome::Fail, "{r:?}");
+        assert!(r.detail.contains("available after 132s"), "{}", r.detail);
+        let upgraded = HEALTHY.replace("\"generation\": 1,", "\"generation\": 2,");
+        assert_eq!(install_check(&snap(&upgraded)).outcome, Outcome::Skip);
     }
 
     #[test]
