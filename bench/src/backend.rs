@@ -89,62 +89,40 @@ pub fn run() -> Result<(), String> {
     server.stop();
 
     println!();
-    println!("backend benchmark ({} connections, {} wrk threads, {LOAD_SECONDS} s per scenario, 2-core machine shared by wrk, backend and PostgreSQL)", CONNECTIONS, WRK_THREADS);
-    println!("{:<42} {:>14} {:>12}", "measure", "value", "goal");
     println!(
-        "{:<42} {:>14} {:>12}",
+        "backend benchmark ({CONNECTIONS} connections, {WRK_THREADS} wrk threads, {LOAD_SECONDS} s per scenario; \
+         wrk, backend and PostgreSQL share this machine's cores)"
+    );
+    let row = |name: &str, value: String, goal: &str| println!("{name:<44} {value:>16} {goal:>10}");
+    row("measure", "value".into(), "goal");
+    row(
         "start-to-ready, first start (migrates)",
         ms(first_ready),
-        ""
+        "",
     );
-    println!(
-        "{:<42} {:>14} {:>12}",
-        format!("start-to-ready, restart (median of {})", restarts.len()),
+    row(
+        &format!("start-to-ready, restart (median of {})", restarts.len()),
         ms(median_restart),
-        "< 100 ms"
+        "< 100 ms",
     );
-    println!("{:<42} {:>14} {:>12}", "idle RSS", mib(idle_rss), "< 15 MB");
-    println!(
-        "{:<42} {:>14} {:>12}",
-        "GET /api/tasks (100 tasks) req/s",
-        format!("{:.0}", list.rps),
-        "> 5000"
-    );
-    println!(
-        "{:<42} {:>14} {:>12}",
-        "GET /api/tasks (100 tasks) p99",
-        format!("{:.2} ms", list.p99_ms),
-        ""
-    );
-    println!(
-        "{:<42} {:>14} {:>12}",
-        "GET /api/tasks RSS under load",
-        mib(list.rss_kib),
-        ""
-    );
-    println!(
-        "{:<42} {:>14} {:>12}",
-        "POST /api/tasks req/s",
-        format!("{:.0}", create.rps),
-        ""
-    );
-    println!(
-        "{:<42} {:>14} {:>12}",
-        "POST /api/tasks p99",
-        format!("{:.2} ms", create.p99_ms),
-        ""
-    );
-    println!(
-        "{:<42} {:>14} {:>12}",
-        "POST /api/tasks RSS under load",
-        mib(create.rss_kib),
-        ""
-    );
-    println!(
-        "{:<42} {:>14} {:>12}",
+    row("idle RSS", mib(idle_rss), "< 15 MB");
+    for (name, r, goal) in [
+        ("GET /api/tasks (100 tasks)", &list, "> 5000"),
+        ("POST /api/tasks", &create, ""),
+    ] {
+        row(&format!("{name} req/s"), format!("{:.0}", r.rps), goal);
+        row(&format!("{name} p99"), format!("{:.2} ms", r.p99_ms), "");
+        row(&format!("{name} RSS under load"), mib(r.rss_kib), "");
+        row(
+            &format!("{name} CPU/request backend+db"),
+            format!("{:.0}+{:.0} us", r.backend_cpu_us, r.db_cpu_us),
+            "",
+        );
+    }
+    row(
         "RSS after load / peak (VmHWM)",
         format!("{} / {}", mib(idle_after), mib(peak)),
-        ""
+        "",
     );
     if list.errors > 0 || create.errors > 0 {
         println!(
@@ -192,11 +170,54 @@ struct LoadResult {
     p99_ms: f64,
     rss_kib: u64,
     errors: u64,
+    /// CPU time per request of the backend process, in microseconds.
+    backend_cpu_us: f64,
+    /// CPU time per request of the PostgreSQL sessions serving the benchmark database, in microseconds.
+    db_cpu_us: f64,
 }
+
+/// User+system CPU ticks of a process (from /proc/PID/stat), 0 when it is gone.
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    get(11) + get(12)
+}
+
+/// CPU ticks of the PostgreSQL backends connected to `dbname` (their title names the database).
+fn db_ticks(dbname: &str) -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(&format!(" {dbname} ")))
+                .unwrap_or(false)
+        })
+        .map(cpu_ticks)
+        .sum()
+}
+
+/// Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux).
+const TICKS_PER_SEC: f64 = 100.0;
 
 struct Server {
     child: Child,
     addr: SocketAddr,
+    dbname: String,
 }
 
 impl Server {
@@ -213,13 +234,26 @@ impl Server {
             .env("DATABASE_URL", db_url)
             .env("AUTH_SECRET", AUTH_SECRET)
             .env("PORT", port.to_string())
-            .env("LOG_LEVEL", "info")
+            .env(
+                "LOG_LEVEL",
+                std::env::var("BENCH_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("spawning {}: {e}", binary.display()))?;
-        let server = Self { child, addr };
+        let dbname = db_url
+            .rsplit('/')
+            .next()
+            .and_then(|d| d.split('?').next())
+            .unwrap_or_default()
+            .to_string();
+        let server = Self {
+            child,
+            addr,
+            dbname,
+        };
         let deadline = spawned + Duration::from_secs(30);
         loop {
             if let Ok((200, _)) = server.request("GET", "/ready", None, None) {
@@ -325,6 +359,8 @@ impl Server {
         let script = dir.join(name);
         std::fs::write(&script, lua).map_err(|e| format!("writing {name}: {e}"))?;
         // The token goes through the environment, never the command line.
+        let dbname = self.dbname.clone();
+        let (backend_before, db_before) = (cpu_ticks(self.child.id()), db_ticks(&dbname));
         let child = Command::new(wrk)
             .env("BENCH_TOKEN", token)
             .args([
@@ -348,6 +384,8 @@ impl Server {
         let out = child
             .wait_with_output()
             .map_err(|e| format!("waiting for wrk: {e}"))?;
+        let backend_ticks = cpu_ticks(self.child.id()).saturating_sub(backend_before);
+        let db_ticks_used = db_ticks(&dbname).saturating_sub(db_before);
         let text = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {
             return Err(format!(
@@ -355,7 +393,7 @@ impl Server {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        let rps = text
+        let rps: f64 = text
             .lines()
             .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
             .and_then(|v| v.trim().parse().ok())
@@ -371,11 +409,15 @@ impl Server {
             .filter_map(|v| v.trim().parse::<u64>().ok())
             .sum::<u64>()
             + u64::from(text.contains("Socket errors"));
+        let requests = (rps * LOAD_SECONDS as f64).max(1.0);
+        let per_request_us = |ticks: u64| ticks as f64 / TICKS_PER_SEC * 1e6 / requests;
         Ok(LoadResult {
             rps,
             p99_ms,
             rss_kib,
             errors,
+            backend_cpu_us: per_request_us(backend_ticks),
+            db_cpu_us: per_request_us(db_ticks_used),
         })
     }
 }
