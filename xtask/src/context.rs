@@ -420,7 +420,7 @@ fn wait_collect(mut child: Child, _limit: Option<usize>) -> Result<Output> {
     })
 }
 
-/// Sends SIGTERM to a child's process group, then SIGKILL if it is still there after a moment.
+/// Sends SIGTERM to a child's process group, then SIGKILL if anything in it is still running after a moment.
 pub fn kill_group(pid: u32) {
     let Ok(pgid) = i32::try_from(pid) else { return };
     // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
@@ -429,16 +429,35 @@ pub fn kill_group(pid: u32) {
     }
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
-        // SAFETY: signal 0 only checks whether the group still exists.
-        if unsafe { libc::kill(-pgid, 0) } != 0 {
+        if !group_running(pgid) {
             return;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
     // SAFETY: as above.
     unsafe {
         libc::kill(-pgid, libc::SIGKILL);
     }
+}
+
+/// True while a process of group `pgid` runs. Zombies (ended, not yet reaped by their waiting thread) don't
+/// count; without /proc the group's existence is all that can be asked.
+fn group_running(pgid: i32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        // SAFETY: signal 0 only checks whether the group exists.
+        return unsafe { libc::kill(-pgid, 0) } == 0;
+    };
+    dir.flatten()
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .any(|stat| {
+            // Fields after the parenthesised command: state ppid pgrp ...
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let mut f = rest.split_whitespace();
+            let state = f.next().unwrap_or("Z");
+            let pgrp = f.nth(1).and_then(|p| p.parse::<i32>().ok());
+            pgrp == Some(pgid) && state != "Z" && state != "X"
+        })
 }
 
 /// Ctrl-C state: a flag, the children to kill and the temp files to remove.

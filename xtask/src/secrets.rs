@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context as _, Result};
 
@@ -111,39 +112,56 @@ pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
 /// A 0600 temp file removed on drop and on Ctrl-C.
 #[derive(Debug)]
 pub struct TempValues {
-    file: tempfile::NamedTempFile,
+    path: PathBuf,
 }
 
 impl TempValues {
-    /// Writes `value` as JSON (valid YAML) into a fresh 0600 file.
+    /// Writes `value` as JSON (valid YAML) into a fresh file created 0600 (never readable by others, not even
+    /// for a moment), in the temp dir.
     pub fn write(prefix: &str, value: &serde_json::Value) -> Result<Self> {
-        let mut file = tempfile::Builder::new()
-            .prefix(prefix)
-            .suffix(".yaml")
-            .tempfile()
-            .context("creating a temporary values file")?;
-        // tempfile creates the file 0600 already; set it explicitly so the guarantee does not hang on a default.
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o600))
-                .context("restricting the temporary values file to 0600")?;
-        }
-        interrupt().register_temp(file.path().to_path_buf());
+        use std::os::unix::fs::OpenOptionsExt;
+        static SEQ: AtomicU64 = AtomicU64::new(0);
         let text = serde_json::to_string_pretty(value).context("encoding values")?;
-        file.write_all(text.as_bytes())
-            .context("writing the temporary values file")?;
-        file.flush().context("writing the temporary values file")?;
-        Ok(Self { file })
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        for _ in 0..16 {
+            let n = SEQ.fetch_add(1, Ordering::SeqCst);
+            let path = std::env::temp_dir()
+                .join(format!("{prefix}{}-{nanos:x}-{n}.yaml", std::process::id()));
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path);
+            let mut file = match file {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            };
+            interrupt().register_temp(path.clone());
+            let me = Self { path };
+            file.write_all(text.as_bytes())
+                .context("writing the temporary values file")?;
+            file.flush().context("writing the temporary values file")?;
+            return Ok(me);
+        }
+        anyhow::bail!(
+            "could not create a temporary values file in {}",
+            std::env::temp_dir().display()
+        )
     }
     /// Its path.
     pub fn path(&self) -> &Path {
-        self.file.path()
+        &self.path
     }
 }
 
 impl Drop for TempValues {
     fn drop(&mut self) {
-        interrupt().unregister_temp(self.file.path());
+        let _ = std::fs::remove_file(&self.path);
+        interrupt().unregister_temp(&self.path);
     }
 }
 

@@ -357,9 +357,14 @@ fn forward_that_dies_is_restored() {
             .count()
             >= 2
     });
+    // The forward's pid is recorded for `cargo xtask clean`, and goes with Ctrl-C.
+    let pid_file = env.root.join(".cache/xtask/forward-todo.pid");
+    let recorded = std::fs::read_to_string(&pid_file).unwrap_or_default();
+    assert!(recorded.trim().parse::<u32>().is_ok_and(alive), "pid file: {recorded:?}");
     sigint(pid);
     let run = Run::wait(child);
     run.assert_code(130);
+    assert!(!pid_file.exists(), "pid file left after Ctrl-C");
     assert!(
         run.stdout.contains("restarted") || run.stderr.contains("restarted"),
         "{}{}",

@@ -35,10 +35,18 @@ impl State {
     }
     /// Reads the state file.
     pub fn read(path: &std::path::Path) -> Self {
-        let v = std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        Self(v.unwrap_or_else(|| Self::default().0))
+        Self::parse(&std::fs::read(path).unwrap_or_default())
+    }
+
+    /// Parses a state file; keys it leaves out keep their defaults.
+    pub fn parse(bytes: &[u8]) -> Self {
+        let mut st = Self::default();
+        if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(bytes) {
+            for (k, v) in m {
+                st.0[k] = v;
+            }
+        }
+        st
     }
     /// A string field.
     pub fn str(&self, k: &str) -> String {
@@ -91,7 +99,7 @@ pub fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let _ = file.lock();
     let mut buf = Vec::new();
     let _ = file.read_to_end(&mut buf);
-    let mut st = State(serde_json::from_slice(&buf).unwrap_or_else(|_| State::default().0));
+    let mut st = State::parse(&buf);
     let before = st.0.clone();
     let out = f(&mut st);
     if st.0 != before {

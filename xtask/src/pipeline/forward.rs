@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,13 +57,7 @@ pub fn pick_port(requested: u16) -> Result<(u16, bool)> {
 
 /// True when something answers HTTP at `url` (any status: the forward itself works).
 pub fn probe(url: &str) -> bool {
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(2))
-        .build();
-    match agent.get(url).call() {
-        Ok(_) | Err(ureq::Error::Status(..)) => true,
-        Err(ureq::Error::Transport(_)) => false,
-    }
+    crate::http::request("GET", url, &[], None, Duration::from_secs(2)).is_ok()
 }
 
 struct Running {
@@ -77,6 +72,7 @@ fn start(runner: &Runner, ctx: &SupCtx, t: &Target) -> Result<Option<Running>> {
         return Ok(None);
     };
     let pid = child.id();
+    write_pid_file(ctx, t.service, pid);
     let stderr = Arc::new(Mutex::new(String::new()));
     // Drain both pipes: kubectl prints a line per connection and would block on a full pipe.
     if let Some(mut out) = child.stdout.take() {
@@ -117,11 +113,37 @@ fn stop(r: &mut Running) {
 struct SupCtx {
     profile: String,
     namespace: String,
+    root: PathBuf,
+}
+
+/// Where the pid of a forward is recorded for `cargo xtask clean`:
+/// `<root>/.cache/xtask/forward-<profile>.pid` (frontend) or `forward-<profile>.backend.pid`.
+pub fn pid_file(root: &Path, profile: &str, service: &str) -> PathBuf {
+    let name = match service {
+        "todo-frontend" => format!("forward-{profile}.pid"),
+        other => format!(
+            "forward-{profile}.{}.pid",
+            other.trim_start_matches("todo-")
+        ),
+    };
+    root.join(".cache").join("xtask").join(name)
+}
+
+fn write_pid_file(ctx: &SupCtx, service: &str, pid: u32) {
+    let p = pid_file(&ctx.root, &ctx.profile, service);
+    if let Some(d) = p.parent() {
+        let _ = std::fs::create_dir_all(d);
+    }
+    if std::fs::write(&p, format!("{pid}\n")).is_ok() {
+        // Removed on Ctrl-C with the temp files; on a normal end by `stop_supervision`.
+        interrupt().register_temp(p);
+    }
 }
 
 /// A running, supervised forward; dropping it ends the forward.
 pub struct Forward {
     stop: Arc<AtomicBool>,
+    ended: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     /// The forwarded targets.
     pub targets: Vec<Target>,
@@ -139,9 +161,11 @@ impl Forward {
     /// Starts every target and waits until each answers; then supervises them in the background.
     pub fn start(ctx: &Context, targets: Vec<Target>, rep: &Reporter) -> Result<Self> {
         let stop_flag = Arc::new(AtomicBool::new(false));
+        let ended = Arc::new(AtomicBool::new(false));
         let sup = SupCtx {
             profile: ctx.profile.clone(),
             namespace: ctx.namespace.clone(),
+            root: ctx.root.clone(),
         };
         let mut threads = Vec::new();
         for t in &targets {
@@ -149,7 +173,7 @@ impl Forward {
                 continue;
             };
             let probe_url = format!("{}{}", t.url(), t.probe_path);
-            let up = poll(READY_WITHIN, Duration::from_millis(100), || {
+            let up = poll(READY_WITHIN, Duration::from_millis(25), || {
                 if probe(&probe_url) {
                     return Some(Ok(()));
                 }
@@ -166,6 +190,7 @@ impl Forward {
                 Some(Ok(())) => {}
                 Some(Err(stderr)) => {
                     stop(&mut running);
+                    retire(&sup, t.service);
                     return Err(Failure::step(format!(
                         "kubectl port-forward svc/{} exited: {stderr}",
                         t.service
@@ -174,6 +199,7 @@ impl Forward {
                 }
                 None => {
                     stop(&mut running);
+                    retire(&sup, t.service);
                     return Err(Failure::step(format!(
                         "svc/{} did not answer on {probe_url} within {}s",
                         t.service,
@@ -182,19 +208,19 @@ impl Forward {
                     .into());
                 }
             }
-            let (runner, sup, t, flag) = (
-                ctx.runner.clone(),
-                sup.clone(),
-                t.clone(),
-                Arc::clone(&stop_flag),
-            );
+            let (runner, sup, t) = (ctx.runner.clone(), sup.clone(), t.clone());
+            let flags = Flags {
+                stop: Arc::clone(&stop_flag),
+                ended: Arc::clone(&ended),
+            };
             let json = rep.mode() == crate::progress::Mode::Json;
             threads.push(std::thread::spawn(move || {
-                supervise(runner, sup, t, running, flag, json)
+                supervise(runner, sup, t, running, flags, json)
             }));
         }
         Ok(Self {
             stop: stop_flag,
+            ended,
             threads,
             targets,
         })
@@ -202,7 +228,7 @@ impl Forward {
 
     /// Blocks until Ctrl-C (the handler ends the process).
     pub fn wait_forever(&mut self) {
-        while !interrupt().is_set() {
+        while !interrupt().is_set() && !self.ended.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -217,14 +243,30 @@ impl Drop for Forward {
     }
 }
 
+/// Shared flags of a supervisor: `stop` asks it to end, `ended` says it gave up (clean stopped the forward).
+struct Flags {
+    stop: Arc<AtomicBool>,
+    ended: Arc<AtomicBool>,
+}
+
+fn retire(sup: &SupCtx, service: &str) {
+    let p = pid_file(&sup.root, &sup.profile, service);
+    let _ = std::fs::remove_file(&p);
+    interrupt().unregister_temp(&p);
+}
+
 fn supervise(
     runner: Runner,
     sup: SupCtx,
     t: Target,
     mut running: Running,
-    stop_flag: Arc<AtomicBool>,
+    flags: Flags,
     json: bool,
 ) {
+    let Flags {
+        stop: stop_flag,
+        ended,
+    } = flags;
     let url = format!("{}{}", t.url(), t.probe_path);
     let mut failed = 0u32;
     let mut backoff = Duration::from_millis(500);
@@ -259,12 +301,26 @@ fn supervise(
             ),
         );
         stop(&mut running);
+        let pf = pid_file(&sup.root, &sup.profile, t.service);
+        if !pf.exists() {
+            // `cargo xtask clean` removed the pid file after stopping the forward: stop supervising it.
+            report(
+                json,
+                &format!(
+                    "port-forward svc/{} was stopped by clean; not restarting",
+                    t.service
+                ),
+            );
+            ended.store(true, Ordering::SeqCst);
+            return;
+        }
         let resume = Instant::now() + backoff;
         while Instant::now() < resume && !stop_flag.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(50));
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
         if stop_flag.load(Ordering::SeqCst) {
+            retire(&sup, t.service);
             return;
         }
         match start(&runner, &sup, &t) {
@@ -276,7 +332,10 @@ fn supervise(
                     &format!("port-forward svc/{} restarted on {}", t.service, t.url()),
                 );
             }
-            Ok(None) => return,
+            Ok(None) => {
+                retire(&sup, t.service);
+                return;
+            }
             Err(e) => report(
                 json,
                 &format!("port-forward svc/{}: restart failed: {e:#}", t.service),
@@ -284,6 +343,7 @@ fn supervise(
         }
     }
     stop(&mut running);
+    retire(&sup, t.service);
 }
 
 fn report(json: bool, msg: &str) {

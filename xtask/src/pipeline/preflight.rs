@@ -120,7 +120,7 @@ impl Step for Preflight {
                         t.name.to_string()
                     };
                     s.spawn(move || {
-                        if which::which(&prog).is_err() {
+                        if crate::tools::find_on_path(&prog).is_none() {
                             return (*t, Finding::Missing, None);
                         }
                         let cmd = match t.name {

@@ -19,7 +19,6 @@ pub struct Smoke;
 /// A client bound to the frontend URL that carries the session cookie.
 pub struct Client {
     base: String,
-    agent: ureq::Agent,
     cookie: Option<String>,
 }
 
@@ -36,35 +35,34 @@ pub fn session_cookie<'a>(set_cookies: impl IntoIterator<Item = &'a str>) -> Opt
 impl Client {
     /// A client for `base` (`http://127.0.0.1:PORT`).
     pub fn new(base: &str) -> Self {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(30))
-            .build();
         Self {
             base: base.trim_end_matches('/').to_string(),
-            agent,
             cookie: None,
         }
     }
 
     fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
-        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            req = req.set("Cookie", c);
-        }
-        let res = match body {
-            Some(b) => req.send_json(b),
-            None => req.call(),
+        let cookie = self.cookie.clone().unwrap_or_default();
+        let headers: Vec<(&str, &str)> = if cookie.is_empty() {
+            Vec::new()
+        } else {
+            vec![("Cookie", cookie.as_str())]
         };
-        let resp = match res {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => return Err(anyhow!("{method} {path}: {e}")),
-        };
-        let status = resp.status();
+        let body = body.map(|b| b.to_string());
+        let url = format!("{}{path}", self.base);
+        let resp = crate::http::request(
+            method,
+            &url,
+            &headers,
+            body.as_deref(),
+            Duration::from_secs(30),
+        )
+        .map_err(|e| anyhow!("{method} {path}: {e:#}"))?;
+        let status = resp.status;
         if let Some(c) = session_cookie(resp.all("set-cookie")) {
             self.cookie = Some(c);
         }
-        let text = resp.into_string().unwrap_or_default();
+        let text = resp.body;
         let v = if text.trim().is_empty() {
             Value::Null
         } else {
