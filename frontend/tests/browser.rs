@@ -157,6 +157,13 @@ async fn chat_adds_a_task_that_is_completed_from_the_list_and_survives_reload() 
             )
             .await;
         assert!(log.as_str().unwrap().contains("add buy milk"), "{log}");
+        let reloaded_actions = b
+            .js("return [...document.querySelectorAll('[data-testid=chat-action]')].map(a => a.textContent).join('|')")
+            .await;
+        assert!(
+            reloaded_actions.as_str().unwrap().contains("add task: buy milk"),
+            "the actions are restored with the conversation: {reloaded_actions}"
+        );
 
         // A second task through the chat, for a screenshot with both states visible.
         b.type_into("#chat-input", "add call the plumber").await;

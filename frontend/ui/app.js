@@ -224,7 +224,8 @@
   function actionLabel(a) {
     const args = a.arguments || {};
     const name = String(a.tool || a.tool_name || 'action').replace(/_/g, ' ');
-    const detail = args.title || args.task_id || args.id || args.status || '';
+    const result = a.result && typeof a.result === 'object' && !Array.isArray(a.result) ? a.result : {};
+    const detail = args.title || result.title || args.task_id || args.id || args.status || '';
     return detail ? name + ': ' + detail : name;
   }
 
@@ -239,7 +240,14 @@
       let pendingTools = [];
       for (const m of messages) {
         if (m.role === 'tool') {
-          pendingTools.push({ tool: m.tool_name, arguments: {}, result: parseMaybe(m.content) });
+          // Stored tool messages hold {"arguments", "result"} as JSON text.
+          const stored = parseMaybe(m.content);
+          const isRecord = stored && typeof stored === 'object' && 'result' in stored;
+          pendingTools.push({
+            tool: m.tool_name,
+            arguments: isRecord ? stored.arguments || {} : {},
+            result: isRecord ? stored.result : stored,
+          });
           continue;
         }
         if (m.role === 'assistant') {
