@@ -65,8 +65,8 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> Result<()> {
     if opts.static_only {
         results.push(CheckResult::skip(
             "live checks",
-            "--static-only",
-            "run without --static-only once `cargo xtask deploy` succeeded",
+            "static checks only were asked for",
+            "run without the static-only flag once `cargo xtask deploy` succeeded",
         ));
     } else {
         match live_possible(ctx) {
