@@ -38,23 +38,26 @@ impl AppState {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
+        // Failures are already logged with their cause where they happen.
+        .on_failure(());
     let mut app = Router::new()
         .route("/", get(assets::index))
         .route("/assets/{name}", get(assets::asset))
-        .route("/health", get(health::liveness))
-        .route("/api/health", get(health::api_health))
         .route("/api/auth/register", post(auth::register))
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/{*rest}", any(proxy::forward))
         .fallback(|| async { ApiError::NotFound })
+        .layer(trace)
+        // Probes arrive every few seconds forever: added after the trace layer, they stay out of the log.
+        .route("/health", get(health::liveness))
+        .route("/api/health", get(health::api_health))
         .with_state(state);
     for layer in security::layers() {
         app = app.layer(layer);
     }
-    app.layer(
-        TraceLayer::new_for_http()
-            .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-            .on_response(DefaultOnResponse::new().level(Level::INFO)),
-    )
+    app
 }
