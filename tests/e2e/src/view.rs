@@ -319,3 +319,45 @@ pub fn namespace_json(name: &str, ns: &crate::state::Namespace) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "uid": ns.uid, "labels": labels, "creationTimestamp": ts(&ns.created)},
            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
 }
+
+/// `kubectl get endpointslices -o json` of a service's slice (`endpoints: null` when nothing matches).
+pub fn endpoint_slice_json(s: &manifest::Service, ns: &str, obs: &Observed) -> Value {
+    let eps: Vec<Value> = obs
+        .pods
+        .iter()
+        .filter(|p| p.namespace == ns && !p.terminating && manifest::selector_matches(&s.selector, &p.labels))
+        .filter_map(|p| {
+            let ready = p.ready && matches!(p.state, ContainerState::Running { .. });
+            Some(json!({"addresses": [p.ip.clone()?], "conditions": {"ready": ready, "serving": ready, "terminating": false},
+                        "nodeName": "minikube", "targetRef": {"kind": "Pod", "name": p.name, "namespace": ns, "uid": p.uid}}))
+        })
+        .collect();
+    let ports: Vec<Value> = s.ports.iter().map(|p| json!({"name": p.name.clone().unwrap_or_default(), "port": p.target_port.as_u64().unwrap_or(p.port as u64), "protocol": "TCP"})).collect();
+    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+           "metadata": {"name": format!("{}-{}", s.meta.name, &hash_short(&s.meta.name)), "namespace": ns,
+                        "labels": {"kubernetes.io/service-name": s.meta.name, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+           "endpoints": if eps.is_empty() { Value::Null } else { Value::from(eps) }, "ports": ports})
+}
+
+fn hash_short(s: &str) -> String {
+    manifest::hash_json(&Value::from(s))[..5].to_string()
+}
+
+/// `kubectl get pvc -o json` of a StatefulSet claim (the double's volumes are host dirs, always Bound).
+pub fn pvc_json(name: &str, ns: &str, sts: &Value, template: &str) -> Value {
+    let spec = sts
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .find(|c| c.pointer("/metadata/name").and_then(Value::as_str) == Some(template))
+        })
+        .and_then(|c| c.get("spec").cloned())
+        .unwrap_or(json!({}));
+    let cap = spec
+        .pointer("/resources/requests/storage")
+        .cloned()
+        .unwrap_or(Value::from("1Gi"));
+    json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": ns},
+           "spec": spec, "status": {"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": cap}}})
+}

@@ -374,10 +374,24 @@ fn print_summary(rel: &Release, rev: &Revision) {
     }
 }
 
-/// Renders the chart with the real helm, passing every value source through.
-fn render(a: &Args, release: &str, chart: &str, ns: &str, upgrade: bool) -> Result<String> {
+/// Renders the chart with the real helm (`install --dry-run=server` against the double's read-only API so
+/// `lookup` sees the live Secrets), passing every value source through. Returns (manifests, notes).
+fn render(dir: &Path, a: &Args, release: &str, chart: &str, ns: &str) -> Result<(String, String)> {
+    let d = state::read_desired(dir)?;
+    let api = crate::lookup_api::LookupApi::start(&d).context("starting the lookup API")?;
+    let kubeconfig = dir.join(format!("kubeconfig-{}", state::pod_suffix()));
+    state::write_atomic(&kubeconfig, api.kubeconfig(ns).as_bytes())?;
     let mut cmd = Command::new(real_helm());
-    cmd.args(["template", release, chart, "--namespace", ns]);
+    cmd.args([
+        "install",
+        release,
+        chart,
+        "--namespace",
+        ns,
+        "--dry-run=server",
+        "--disable-openapi-validation",
+    ]);
+    cmd.arg("--kubeconfig").arg(&kubeconfig);
     for f in a.all(&["-f", "--values"]) {
         cmd.args(["--values", &f]);
     }
@@ -395,18 +409,37 @@ fn render(a: &Args, release: &str, chart: &str, ns: &str, upgrade: bool) -> Resu
     if let Some(v) = a.get(&["--version"]) {
         cmd.args(["--version", &v]);
     }
-    if upgrade {
-        cmd.arg("--is-upgrade");
-    }
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .context("running the real helm template")?;
+    let out = cmd.stdin(Stdio::null()).output();
+    let _ = std::fs::remove_file(&kubeconfig);
+    let out = out.context("running the real helm")?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        bail!("{}", err.trim().trim_start_matches("Error: "));
+        bail!(
+            "{}",
+            err.trim()
+                .trim_start_matches("Error: ")
+                .trim_start_matches("INSTALLATION FAILED: ")
+        );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(split_dry_run(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Splits `helm install --dry-run` output into the YAML stream (hooks + manifest) and the notes.
+pub fn split_dry_run(text: &str) -> (String, String) {
+    let (body, notes) = match text.split_once("\nNOTES:\n") {
+        Some((b, n)) => (b, n.trim_end().to_string()),
+        None => (text, String::new()),
+    };
+    let start = body
+        .find("\nHOOKS:\n")
+        .or_else(|| body.find("\nMANIFEST:\n"))
+        .map_or(0, |i| i + 1);
+    let yaml: String = body[start..]
+        .lines()
+        .filter(|l| *l != "HOOKS:" && *l != "MANIFEST:")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (yaml, notes)
 }
 
 fn chart_meta(chart: &str) -> (String, String) {
@@ -480,7 +513,7 @@ fn upgrade(dir: &Path, a: &Args, install_cmd: bool, ns: &str) -> Result<i32> {
     if is_install && !json_out && !install_cmd {
         println!("Release \"{name}\" does not exist. Installing it now.");
     }
-    let rendered = render(a, &name, &chart, ns, !is_install)?;
+    let (rendered, notes) = render(dir, a, &name, &chart, ns)?;
     let docs = manifest::parse_docs(&rendered)?;
     Objects::from_docs(&docs).context("reading the rendered objects")?;
     let (applied, hooks): (Vec<Value>, Vec<Value>) =
@@ -537,7 +570,7 @@ fn upgrade(dir: &Path, a: &Args, install_cmd: bool, ns: &str) -> Result<i32> {
             .into(),
             manifest: to_yaml(&applied),
             hooks: to_yaml(&hooks),
-            notes: String::new(),
+            notes: notes.clone(),
         });
         rel.applied = Some(to_yaml(&applied));
         d.generation += 1;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 const VALUED: &[&str] = &[
     "-n",
+    "--raw",
     "--namespace",
     "-o",
     "--output",
@@ -72,6 +73,18 @@ fn connect(a: &Args) -> Result<(PathBuf, Desired)> {
 
 fn dispatch(a: &Args, argv: &[String]) -> Result<i32> {
     let words: Vec<&str> = a.pos.iter().map(String::as_str).collect();
+    if a.has(&["--local"]) || a.get(&["--dry-run"]).as_deref() == Some("client") {
+        // Client-side only: the real kubectl answers without a cluster.
+        return Ok(std::process::Command::new(real_kubectl())
+            .args(argv)
+            .status()
+            .ok()
+            .and_then(|s| s.code())
+            .unwrap_or(1));
+    }
+    if words.first() == Some(&"get") && a.get(&["--raw"]).is_some() {
+        return raw_get(a);
+    }
     match words.as_slice() {
         ["version", ..] if a.has(&["--client"]) => Ok(std::process::Command::new(real_kubectl())
             .args(argv)
@@ -285,6 +298,7 @@ fn kind_of(word: &str) -> Option<&'static str> {
         "rs" | "replicaset" | "replicasets" => "ReplicaSet",
         "pdb" | "poddisruptionbudget" | "poddisruptionbudgets" => "PodDisruptionBudget",
         "sa" | "serviceaccount" | "serviceaccounts" => "ServiceAccount",
+        "endpointslice" | "endpointslices" => "EndpointSlice",
         _ => return None,
     })
 }
@@ -334,6 +348,21 @@ fn objects(kind: &str, ns: Option<&str>, d: &Desired, obs: &Observed) -> Result<
                     "Endpoints" => {
                         out.extend(o.services.iter().map(|s| view::endpoints_json(s, n, obs)))
                     }
+                    "EndpointSlice" => out.extend(
+                        o.services
+                            .iter()
+                            .map(|s| view::endpoint_slice_json(s, n, obs)),
+                    ),
+                    "PersistentVolumeClaim" => {
+                        for w in o.workloads.iter().filter(|w| w.kind == "StatefulSet") {
+                            for c in &w.claim_templates {
+                                for i in 0..w.replicas {
+                                    let name = format!("{c}-{}-{i}", w.meta.name);
+                                    out.push(view::pvc_json(&name, n, &w.raw, c));
+                                }
+                            }
+                        }
+                    }
                     "ReplicaSet" => {}
                     _ => out.extend(
                         o.raw
@@ -362,6 +391,134 @@ fn labels_match(v: &Value, selector: &str) -> bool {
             labels.and_then(|l| l.get(term.trim())).is_some()
         }
     })
+}
+
+fn fields_match(v: &Value, selector: &str) -> bool {
+    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
+        let (k, want, neg) = match term.split_once("!=") {
+            Some((k, w)) => (k, w, true),
+            None => match term.split_once('=') {
+                Some((k, w)) => (k, w.trim_start_matches('='), false),
+                None => return true,
+            },
+        };
+        let ptr = format!("/{}", k.trim().replace('.', "/"));
+        let got = v.pointer(&ptr).and_then(Value::as_str).unwrap_or("");
+        (got == want.trim()) != neg
+    })
+}
+
+/// `kubectl get --raw /api/v1/namespaces/NS/services/[scheme:]NAME[:port]/proxy/PATH`: the API server's proxy.
+fn raw_get(a: &Args) -> Result<i32> {
+    let (dir, d) = connect(a)?;
+    let raw = a.get(&["--raw"]).unwrap_or_default();
+    let parts: Vec<&str> = raw.trim_start_matches('/').splitn(7, '/').collect();
+    let ["api", "v1", "namespaces", ns, "services", svc_ref, rest] = parts.as_slice() else {
+        bail!("Error from server (NotFound): the server could not find the requested resource");
+    };
+    let path = format!(
+        "/{}",
+        rest.strip_prefix("proxy")
+            .unwrap_or(rest)
+            .trim_start_matches('/')
+    );
+    let segs: Vec<&str> = svc_ref.split(':').collect();
+    let (name, port) = match segs.as_slice() {
+        [scheme, n, p] if *scheme == "http" || *scheme == "https" => (*n, Some(*p)),
+        [n, p] => (*n, Some(*p)),
+        [n] => (*n, None),
+        _ => bail!("Error from server (BadRequest): invalid service reference {svc_ref}"),
+    };
+    let objs = view::objects_by_namespace(&d)?;
+    let o = objs.get(*ns).cloned().unwrap_or_default();
+    let svc = o
+        .services
+        .iter()
+        .find(|s| s.meta.name == name)
+        .with_context(|| format!("Error from server (NotFound): services \"{name}\" not found"))?;
+    let sp = svc
+        .ports
+        .iter()
+        .find(|p| port.is_none_or(|want| p.name.as_deref() == Some(want) || p.port.to_string() == want))
+        .with_context(|| format!("Error from server (ServiceUnavailable): no endpoints available for service \"{name}\""))?;
+    let obs = state::read_observed(&dir)?;
+    let pod = obs
+        .pods
+        .iter()
+        .find(|p| &p.namespace == ns && p.ready && crate::manifest::selector_matches(&svc.selector, &p.labels) && matches!(p.state, ContainerState::Running { .. }))
+        .with_context(|| format!("Error from server (ServiceUnavailable): no endpoints available for service \"{name}\""))?;
+    let w = o
+        .workloads
+        .iter()
+        .find(|w| w.kind == pod.owner_kind && w.meta.name == pod.owner_name);
+    let c = w
+        .and_then(|w| w.template.spec.containers.first().cloned())
+        .unwrap_or_default();
+    let tp = if sp.target_port.is_null() {
+        Value::from(sp.port)
+    } else {
+        sp.target_port.clone()
+    };
+    let target = c.resolve_port(&tp).unwrap_or(sp.port);
+    let ip = pod.ip.clone().context("pod has no IP")?;
+    let mut s = std::net::TcpStream::connect_timeout(
+        &format!("{ip}:{target}").parse()?,
+        Duration::from_secs(5),
+    )?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    use std::io::{Read, Write};
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {name}.{ns}.svc\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    if (200..300).contains(&code) {
+        print!("{body}");
+        Ok(0)
+    } else {
+        eprintln!(
+            "Error from server ({}): {}",
+            if code == 503 {
+                "ServiceUnavailable"
+            } else {
+                "InternalError"
+            },
+            body.trim()
+        );
+        Ok(1)
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 fn get(a: &Args, what: &str, names: &[&str]) -> Result<i32> {
@@ -411,6 +568,9 @@ fn get(a: &Args, what: &str, names: &[&str]) -> Result<i32> {
         let mut found = objects(kind, scope, &d, &obs)?;
         if let Some(sel) = a.get(&["-l", "--selector"]) {
             found.retain(|v| labels_match(v, &sel));
+        }
+        if let Some(fs) = a.get(&["--field-selector"]) {
+            found.retain(|v| fields_match(v, &fs));
         }
         match name {
             Some(n) => {
