@@ -167,6 +167,74 @@ async fn shutdown_stops_accepting_connections() {
     );
 }
 
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests() {
+    let Some(db) = TestDb::shared_or_skip() else {
+        return;
+    };
+    let url = db.fresh_database().expect("database");
+    let mut app = TestApp::start(&url).await;
+    app.wait_ready(DEADLINE).await;
+
+    // Hold a lock so a registration stays in flight, deterministically, until the test releases it.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let client = app.client.clone();
+    let register = app.url("/api/auth/register");
+    let in_flight = tokio::spawn(async move {
+        client
+            .post(register)
+            .json(&json!({"email": "drain@example.com", "password": "long enough password"}))
+            .send()
+            .await
+            .map(|r| r.status())
+    });
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the registration never reached the database"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    app.begin_shutdown();
+    // Shutdown has taken effect once new connections are refused; the registration is still waiting.
+    let fresh = reqwest::Client::new();
+    let deadline = Instant::now() + DEADLINE;
+    while fresh.get(app.url("/health")).send().await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "still accepting connections after shutdown began"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !in_flight.is_finished(),
+        "the registration finished before the lock was released"
+    );
+    blocker.commit().await.unwrap();
+    let status = in_flight
+        .await
+        .unwrap()
+        .expect("in-flight request answered during shutdown");
+    assert_eq!(status, StatusCode::CREATED);
+    app.stop().await.expect("serve returns Ok after draining");
+}
+
 fn binary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_todo-backend"));
     cmd.env_clear()

@@ -170,11 +170,16 @@ impl TestApp {
         body
     }
 
-    /// Triggers graceful shutdown and returns what `serve` returned.
-    pub async fn stop(mut self) -> Result<(), StartupError> {
+    /// Triggers graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+
+    /// Triggers graceful shutdown and returns what `serve` returned.
+    pub async fn stop(mut self) -> Result<(), StartupError> {
+        self.begin_shutdown();
         let handle = self.handle.take().expect("serve task present");
         tokio::time::timeout(Duration::from_secs(30), handle)
             .await
