@@ -304,6 +304,20 @@ impl Step for Release {
         // Never on a command line, but redacted anyway should a values path or message ever echo one.
         st.secret_values = secrets.values();
         let mut details = vec![ensure_namespace(ctx, st)?];
+        if let Some(url) = &secrets.database_url {
+            let local = ["@localhost", "@127.0.0.1", "@[::1]"]
+                .iter()
+                .any(|h| url.contains(h));
+            rep.println(&format!(
+                "using the external DATABASE_URL (bundled PostgreSQL off){}",
+                if local {
+                    "; WARNING: it points at localhost, which inside the cluster is the pod itself"
+                } else {
+                    ""
+                }
+            ));
+            details.push("external database".into());
+        }
         let extra: Vec<std::path::PathBuf> = st.args.values.clone();
         for service in ["backend", "frontend"] {
             let img = st
