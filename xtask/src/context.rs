@@ -448,7 +448,12 @@ fn group_running(pgid: i32) -> bool {
         return unsafe { libc::kill(-pgid, 0) } == 0;
     };
     dir.flatten()
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .any(|stat| {
             // Fields after the parenthesised command: state ppid pgrp ...

@@ -360,7 +360,10 @@ fn forward_that_dies_is_restored() {
     // The forward's pid is recorded for `cargo xtask clean`, and goes with Ctrl-C.
     let pid_file = env.root.join(".cache/xtask/forward-todo.pid");
     let recorded = std::fs::read_to_string(&pid_file).unwrap_or_default();
-    assert!(recorded.trim().parse::<u32>().is_ok_and(alive), "pid file: {recorded:?}");
+    assert!(
+        recorded.trim().parse::<u32>().is_ok_and(alive),
+        "pid file: {recorded:?}"
+    );
     sigint(pid);
     let run = Run::wait(child);
     run.assert_code(130);
