@@ -16,7 +16,7 @@ const WAIT: Duration = Duration::from_secs(20);
 /// Runs `scenario` in a fresh browser against a fresh stack, closing the browser even when it panics.
 async fn with_browser<F, Fut>(width: u32, height: u32, scenario: F)
 where
-    F: FnOnce(Browser, String) -> Fut,
+    F: FnOnce(Browser, Stack) -> Fut,
     Fut: std::future::Future<Output = Browser>,
 {
     let Some((chromium, driver)) = binaries() else {
@@ -29,16 +29,14 @@ where
         return;
     };
     let browser = Browser::start(&chromium, &driver, width, height).await;
-    let url = stack.frontend.url.clone();
     // The browser is moved into the scenario; on panic chromedriver is killed on drop (kill_on_drop).
-    let outcome = AssertUnwindSafe(scenario(browser, url))
+    let outcome = AssertUnwindSafe(scenario(browser, stack))
         .catch_unwind()
         .await;
     match outcome {
         Ok(browser) => browser.close().await,
         Err(panic) => std::panic::resume_unwind(panic),
     }
-    drop(stack);
 }
 
 async fn sign_up(b: &Browser, url: &str, email: &str) {
@@ -85,7 +83,8 @@ const TASKS_JS: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_adds_a_task_that_is_completed_from_the_list_and_survives_reload() {
-    with_browser(1280, 860, |b, url| async move {
+    with_browser(1280, 860, |b, stack| async move {
+        let url = stack.frontend.url.clone();
         let email = unique_email("e2e");
         sign_up(&b, &url, &email).await;
         b.wait_js(
@@ -202,7 +201,8 @@ async fn chat_adds_a_task_that_is_completed_from_the_list_and_survives_reload() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_list_add_edit_delete_filter_and_sign_out() {
-    with_browser(1280, 860, |b, url| async move {
+    with_browser(1280, 860, |b, stack| async move {
+        let url = stack.frontend.url.clone();
         let email = unique_email("e2e-tasks");
         sign_up(&b, &url, &email).await;
 
@@ -298,6 +298,80 @@ async fn task_list_add_edit_delete_filter_and_sign_out() {
             message.as_str().unwrap().to_lowercase().contains("session expired"),
             "{message}"
         );
+        b
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_outage_shows_errors_with_retry_that_recover() {
+    with_browser(1280, 860, |b, stack| async move {
+        let Stack {
+            backend,
+            frontend,
+            database_url,
+        } = stack;
+        sign_up(&b, &frontend.url, &unique_email("e2e-outage")).await;
+        b.type_into("#task-title", "survive the outage\u{E007}").await;
+        b.wait_js(
+            "the new task",
+            WAIT,
+            "return document.getElementById('task-list').textContent.includes('survive the outage')",
+        )
+        .await;
+
+        let addr = backend.addr;
+        backend.stop().await.expect("backend stops");
+
+        // Task list: an error state with Retry instead of a silent or stale list.
+        b.click("[data-testid=filter-all]").await;
+        let error = b
+            .wait_js(
+                "the task-list error state",
+                WAIT,
+                "const e = document.getElementById('tasks-error'); return e.hidden ? '' : e.textContent",
+            )
+            .await;
+        assert!(
+            error.as_str().unwrap().contains("unavailable"),
+            "{error}"
+        );
+        // Chat: the message stays visible with an error bubble and Retry.
+        b.type_into("#chat-input", "add buy milk").await;
+        b.click("[data-testid=chat-send]").await;
+        b.wait_js(
+            "the chat error with Retry",
+            WAIT,
+            "return !!document.querySelector('[data-testid=chat-error] [data-testid=chat-retry]')",
+        )
+        .await;
+        b.screenshot(&test_output("ui-backend-down.png")).await;
+
+        // The backend comes back on the same address; Retry recovers both panels.
+        let backend = start_backend_at(addr, &database_url).await;
+        b.click("[data-testid=tasks-retry]").await;
+        b.wait_js(
+            "the list after Retry",
+            WAIT,
+            "return document.getElementById('tasks-error').hidden && \
+             document.getElementById('task-list').textContent.includes('survive the outage')",
+        )
+        .await;
+        b.click("[data-testid=chat-retry]").await;
+        b.wait_js(
+            "the reply after Retry",
+            WAIT,
+            "return !document.querySelector('[data-testid=chat-error]') && \
+             !!document.querySelector('[data-testid=chat-reply]')",
+        )
+        .await;
+        b.wait_js(
+            "the chat's task in the list",
+            WAIT,
+            "return document.getElementById('task-list').textContent.includes('buy milk')",
+        )
+        .await;
+        drop((backend, frontend));
         b
     })
     .await;

@@ -47,15 +47,13 @@ impl Drop for Running {
     }
 }
 
-async fn spawn<F, Fut, E>(run: F) -> Running
+async fn spawn<F, Fut, E>(addr: SocketAddr, run: F) -> Running
 where
     F: FnOnce(TcpListener, oneshot::Receiver<()>) -> Fut,
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: std::fmt::Display,
 {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
+    let listener = TcpListener::bind(addr).await.expect("bind a loopback port");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = oneshot::channel();
     let fut = run(listener, rx);
@@ -68,6 +66,10 @@ where
     }
 }
 
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
 fn lookup(pairs: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
     let map: HashMap<&'static str, String> = pairs.into_iter().collect();
     move |k| map.get(k).cloned()
@@ -78,7 +80,7 @@ pub async fn start_frontend(backend_url: &str, extra: &[(&'static str, &str)]) -
     let mut env = vec![("BACKEND_URL", backend_url.to_string())];
     env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     let config = frontend::Config::from_lookup(lookup(env)).expect("frontend config");
-    spawn(|listener, rx| async move {
+    spawn(any_port(), |listener, rx| async move {
         frontend::serve(config, listener, async move {
             let _ = rx.await;
         })
@@ -87,18 +89,29 @@ pub async fn start_frontend(backend_url: &str, extra: &[(&'static str, &str)]) -
     .await
 }
 
-/// Starts the real backend on a fresh database and waits until `/ready` says so.
-/// `None` when PostgreSQL is missing outside CI (the caller returns: the test is skipped).
-pub async fn start_backend() -> Option<Running> {
+/// A fresh database on the shared test PostgreSQL; `None` when PostgreSQL is missing outside CI.
+pub async fn fresh_database() -> Option<String> {
     let db = tokio::task::spawn_blocking(testkit::pg::TestDb::shared_or_skip)
         .await
         .expect("TestDb task")?;
-    let database_url = tokio::task::spawn_blocking(move || db.fresh_database())
+    let url = tokio::task::spawn_blocking(move || db.fresh_database())
         .await
         .expect("fresh_database task")
         .expect("create a fresh database");
+    Some(url)
+}
+
+/// Starts the real backend on a fresh database and waits until `/ready` says so.
+/// `None` when PostgreSQL is missing outside CI (the caller returns: the test is skipped).
+pub async fn start_backend() -> Option<Running> {
+    let database_url = fresh_database().await?;
+    Some(start_backend_at(any_port(), &database_url).await)
+}
+
+/// Starts the real backend on `addr` (port 0: any free one) over `database_url`; waits for `/ready`.
+pub async fn start_backend_at(addr: SocketAddr, database_url: &str) -> Running {
     let config = backend::Config::from_lookup(lookup(vec![
-        ("DATABASE_URL", database_url),
+        ("DATABASE_URL", database_url.to_string()),
         // A fixed test-only key; real deployments take it from a Secret.
         (
             "AUTH_SECRET",
@@ -107,7 +120,7 @@ pub async fn start_backend() -> Option<Running> {
         ("LOG_LEVEL", "warn".to_string()),
     ]))
     .expect("backend config");
-    let running = spawn(|listener, rx| async move {
+    let running = spawn(addr, |listener, rx| async move {
         backend::serve(config, listener, async move {
             let _ = rx.await;
         })
@@ -122,7 +135,7 @@ pub async fn start_backend() -> Option<Running> {
         async move { matches!(client.get(&ready).send().await, Ok(r) if r.status() == 200) }
     })
     .await;
-    Some(running)
+    running
 }
 
 /// The backend and the frontend in front of it.
@@ -131,13 +144,20 @@ pub struct Stack {
     pub backend: Running,
     /// The frontend proxying to it.
     pub frontend: Running,
+    /// The backend's database, to start it again after a simulated outage.
+    pub database_url: String,
 }
 
 /// Starts backend + frontend; `None` when PostgreSQL is missing outside CI.
 pub async fn start_stack() -> Option<Stack> {
-    let backend = start_backend().await?;
+    let database_url = fresh_database().await?;
+    let backend = start_backend_at(any_port(), &database_url).await;
     let frontend = start_frontend(&backend.url, &[]).await;
-    Some(Stack { backend, frontend })
+    Some(Stack {
+        backend,
+        frontend,
+        database_url,
+    })
 }
 
 /// Polls `check` until it returns true, panicking after `deadline`.
