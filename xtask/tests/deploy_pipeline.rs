@@ -541,3 +541,33 @@ fn secrets_reach_helm_only_through_a_0600_file() {
         "-v shows commands"
     );
 }
+
+#[test]
+fn release_left_pending_by_an_interrupted_helm_is_recovered_first() {
+    let env = Env::new();
+    env.run(&["deploy", "--no-smoke", "--port", "0"])
+        .assert_code(0);
+    env.set_state(|s| {
+        let r = &mut s["releases"]["todo-backend"];
+        r["status"] = "pending-upgrade".into();
+        r["revision"] = 2.into();
+        if let Some(h) = r["history"].as_array_mut() {
+            h.push(serde_json::json!({"revision": 2, "status": "pending-upgrade", "chart": "c", "app_version": "1"}));
+        }
+    });
+    env.clear_calls();
+    let run = env.run(&["deploy", "--no-smoke", "--port", "0"]);
+    run.assert_code(0);
+    let helm = env.calls_of("helm");
+    let rb = helm
+        .iter()
+        .position(|c| c.starts_with("rollback todo-backend 1"));
+    let up = helm
+        .iter()
+        .position(|c| c.starts_with("upgrade --install todo-backend"));
+    assert!(
+        rb.is_some() && rb < up,
+        "rollback before the upgrade: {helm:#?}"
+    );
+    assert!(run.stdout.contains("pending-upgrade"), "{}", run.stdout);
+}

@@ -164,6 +164,35 @@ fn roll_back(ctx: &Context, release: &str) -> String {
 }
 
 /// Installs one chart while watching its pods.
+/// A release left `pending-*` (a helm that was killed mid-operation) blocks every later upgrade with
+/// "another operation is in progress": put it back to its last good revision first.
+fn recover_pending(ctx: &Context, release: &str, rep: &Reporter) -> Result<()> {
+    if ctx.dry_run {
+        return Ok(());
+    }
+    let out = ctx
+        .runner
+        .output(&helm::status(release, &ctx.namespace, &ctx.profile))?;
+    if !out.ok() {
+        return Ok(());
+    }
+    let status = helm::Status::parse(&out.stdout)?.info.status;
+    if !status.starts_with("pending-") {
+        return Ok(());
+    }
+    rep.println(&format!(
+        "release {release} is {status} (an earlier helm was interrupted); recovering it first"
+    ));
+    let outcome = roll_back(ctx, release);
+    if outcome.contains("NOT") {
+        return Err(Failure::step(format!(
+            "{outcome}; fix it with `helm rollback` or `cargo xtask clean`"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 fn install(
     ctx: &Context,
     st: &mut State,
@@ -172,6 +201,7 @@ fn install(
     values: &[&Path],
 ) -> Result<String> {
     let release = format!("todo-{service}");
+    recover_pending(ctx, &release, rep)?;
     let chart = ctx.root.join("helm").join(service);
     let flavor = st.helm.unwrap_or(Flavor::Helm3);
     let up = Upgrade {
