@@ -107,6 +107,13 @@ fn fresh_deploy_builds_into_the_node_and_installs_both_charts() {
         env.leftover_temp_files()
     );
     assert_profile_and_context_everywhere(&env);
+    // --json: every stdout line is one JSON event.
+    for line in run.stdout.lines() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
     let ev = run.events();
     assert!(ev
         .iter()
@@ -570,4 +577,24 @@ fn release_left_pending_by_an_interrupted_helm_is_recovered_first() {
         "rollback before the upgrade: {helm:#?}"
     );
     assert!(run.stdout.contains("pending-upgrade"), "{}", run.stdout);
+}
+
+#[test]
+fn skip_build_without_images_fails_with_the_missing_tags() {
+    let env = Env::new();
+    let run = env.run(&["deploy", "--no-smoke", "--port", "0", "--skip-build"]);
+    run.assert_code(4);
+    assert!(
+        run.stderr.contains("--skip-build") && run.stderr.contains("todo-backend:"),
+        "{}",
+        run.stderr
+    );
+    assert!(env
+        .calls_of("docker")
+        .iter()
+        .all(|c| !c.starts_with("build")));
+    assert!(env
+        .calls_of("helm")
+        .iter()
+        .all(|c| !c.starts_with("upgrade")));
 }
