@@ -94,6 +94,9 @@ async fn sign_in(
         HeaderValue::from_static("application/json"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::SET_COOKIE, token.set_cookie());
+    h.insert(
+        header::SET_COOKIE,
+        token.set_cookie(session::behind_https(&parts.headers)),
+    );
     Ok(out)
 }

@@ -34,10 +34,12 @@ impl SessionToken {
             .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
-    /// The `Set-Cookie` value that stores this token in the browser.
-    pub fn set_cookie(&self) -> HeaderValue {
+    /// The `Set-Cookie` value that stores this token in the browser; `secure` adds `Secure`
+    /// (when a TLS-terminating proxy in front says the page was loaded over https).
+    pub fn set_cookie(&self, secure: bool) -> HeaderValue {
+        let secure = if secure { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
-            "{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/",
+            "{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/{secure}",
             self.0
         ))
         .unwrap_or_else(|_| clear_cookie())
@@ -49,6 +51,16 @@ pub fn clear_cookie() -> HeaderValue {
     HeaderValue::from_static(
         "todo_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
     )
+}
+
+/// True when a proxy in front terminated TLS (`X-Forwarded-Proto: https`): the cookie may then be `Secure`.
+/// A client faking it only makes its own cookie unusable over plain http.
+pub fn behind_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
 /// Finds the session token in the request's `Cookie` headers, if any.
@@ -91,6 +103,16 @@ mod tests {
     }
 
     #[test]
+    fn secure_only_behind_https() {
+        let mut h = HeaderMap::new();
+        assert!(!behind_https(&h));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        assert!(!behind_https(&h));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("HTTPS, http"));
+        assert!(behind_https(&h));
+    }
+
+    #[test]
     fn rejects_values_that_could_inject_attributes() {
         assert!(SessionToken::parse("a;b").is_none());
         assert!(SessionToken::parse("a b").is_none());
@@ -102,8 +124,12 @@ mod tests {
     fn cookie_has_the_contract_attributes() {
         let t = SessionToken::parse("tok").unwrap();
         assert_eq!(
-            t.set_cookie(),
+            t.set_cookie(false),
             "todo_session=tok; HttpOnly; SameSite=Strict; Path=/"
+        );
+        assert_eq!(
+            t.set_cookie(true),
+            "todo_session=tok; HttpOnly; SameSite=Strict; Path=/; Secure"
         );
         assert_eq!(t.bearer(), "Bearer tok");
         let clear = clear_cookie();

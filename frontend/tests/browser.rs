@@ -85,6 +85,8 @@ const TASKS_JS: &str =
 async fn chat_adds_a_task_that_is_completed_from_the_list_and_survives_reload() {
     with_browser(1280, 860, |b, stack| async move {
         let url = stack.frontend.url.clone();
+        // Used as a whole below (drop at the end), so the async block owns all of it until then.
+        let stack = stack;
         let email = unique_email("e2e");
         sign_up(&b, &url, &email).await;
         b.wait_js(
@@ -194,6 +196,7 @@ async fn chat_adds_a_task_that_is_completed_from_the_list_and_survives_reload() 
             "const w = document.querySelector('.workspace'); \
              return getComputedStyle(w).gridTemplateColumns.split(' ').length === 1").await;
         b.screenshot(&test_output("ui-e2e-phone.png")).await;
+        drop(stack);
         b
     })
     .await;
@@ -203,6 +206,8 @@ async fn chat_adds_a_task_that_is_completed_from_the_list_and_survives_reload() 
 async fn task_list_add_edit_delete_filter_and_sign_out() {
     with_browser(1280, 860, |b, stack| async move {
         let url = stack.frontend.url.clone();
+        // Used as a whole below (drop at the end), so the async block owns all of it until then.
+        let stack = stack;
         let email = unique_email("e2e-tasks");
         sign_up(&b, &url, &email).await;
 
@@ -277,6 +282,26 @@ async fn task_list_add_edit_delete_filter_and_sign_out() {
         )
         .await;
 
+        // A stored conversation that no longer exists: the page starts a new one instead of failing.
+        b.wait_js(
+            "a stale conversation id in localStorage",
+            WAIT,
+            "return fetch('/api/auth/me').then(r => r.json()).then(u => { \
+               localStorage.setItem('todo_conversation:' + u.id, '987654321'); return true; })",
+        )
+        .await;
+        b.refresh().await;
+        b.wait_js("the signed-in view", WAIT, "return !document.getElementById('app-view').hidden")
+            .await;
+        b.type_into("#chat-input", "add repot the cactus\u{E007}").await;
+        b.wait_js(
+            "a reply in a new conversation",
+            WAIT,
+            "return !!document.querySelector('[data-testid=chat-reply]') && \
+               !document.querySelector('[data-testid=chat-error]')",
+        )
+        .await;
+
         // The session ends behind the page's back (account deleted elsewhere): the next action says so.
         b.js("fetch('/api/auth/me', {method: 'DELETE'}); return true").await;
         b.wait_js(
@@ -298,6 +323,7 @@ async fn task_list_add_edit_delete_filter_and_sign_out() {
             message.as_str().unwrap().to_lowercase().contains("session expired"),
             "{message}"
         );
+        drop(stack);
         b
     })
     .await;

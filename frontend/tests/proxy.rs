@@ -143,7 +143,11 @@ async fn cookie_flow_register_me_logout_login() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
-    let (cookie2, _) = session_cookie(&ok).expect("login sets the cookie");
+    let (cookie2, line) = session_cookie(&ok).expect("login sets the cookie");
+    assert!(
+        !line.contains("Secure"),
+        "plain http: no Secure flag: {line}"
+    );
     let body: Value = ok.json().await.unwrap();
     assert!(body.get("token").is_none());
     let me = c
@@ -153,6 +157,18 @@ async fn cookie_flow_register_me_logout_login() {
         .await
         .unwrap();
     assert_eq!(me.status(), 200);
+
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    let tls = c
+        .post(format!("{fe}/api/auth/login"))
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tls.status(), 200);
+    let (_, line) = session_cookie(&tls).expect("login sets the cookie");
+    assert!(line.ends_with("; Secure"), "{line}");
 
     // Validation errors of the backend (bad JSON) come back as its own JSON, not swallowed.
     let invalid = c

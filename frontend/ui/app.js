@@ -299,7 +299,17 @@
     try {
       const body = { message: text };
       if (state.conversationId) body.conversation_id = state.conversationId;
-      const data = await authed('POST', '/api/chat', body);
+      let data;
+      try {
+        data = await authed('POST', '/api/chat', body);
+      } catch (e) {
+        // The stored conversation is gone (deleted elsewhere): start a new one rather than fail.
+        if (e.status !== 404 || !body.conversation_id) throw e;
+        state.conversationId = null;
+        localStorage.removeItem(conversationKey(state.user));
+        delete body.conversation_id;
+        data = await authed('POST', '/api/chat', body);
+      }
       pending.remove();
       state.conversationId = data.conversation_id;
       localStorage.setItem(conversationKey(state.user), String(data.conversation_id));
