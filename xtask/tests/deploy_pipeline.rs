@@ -598,3 +598,39 @@ fn skip_build_without_images_fails_with_the_missing_tags() {
         .iter()
         .all(|c| !c.starts_with("upgrade")));
 }
+
+#[test]
+fn forward_that_stops_answering_is_detected_by_the_probe_and_restarted() {
+    let env = Env::new();
+    env.set_state(|s| s["forward_hang_after_ms"]["todo-frontend"] = 1000.into());
+    let child = env.spawn(&[
+        "deploy",
+        "--no-smoke",
+        "--port",
+        "0",
+        "--keep-forward",
+        "--json",
+    ]);
+    let pid = child.id();
+    env.wait_for_calls(Duration::from_secs(40), "a second port-forward", |calls| {
+        calls
+            .iter()
+            .filter(|c| c["tool"] == "kubectl" && c["argv"].to_string().contains("port-forward"))
+            .count()
+            >= 2
+    });
+    let first = env
+        .calls()
+        .iter()
+        .find(|c| c["tool"] == "kubectl" && c["argv"].to_string().contains("port-forward"))
+        .and_then(|c| c["pid"].as_u64())
+        .unwrap_or(0) as u32;
+    // The hung forward was alive: it was the probe, not an exit, that got it replaced (and killed).
+    eventually(Duration::from_secs(5), "the hung forward killed", || {
+        !alive(first)
+    });
+    sigint(pid);
+    let run = Run::wait(child);
+    run.assert_code(130);
+    assert!(run.stdout.contains("stopped answering"), "{}", run.stdout);
+}

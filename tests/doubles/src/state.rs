@@ -24,6 +24,7 @@ impl Default for State {
             "build_delay_ms": 0,
             "forward_targets": {},         // service -> "127.0.0.1:port"
             "forward_die_after_ms": {},    // service -> ms: the first forward exits after that long
+            "forward_hang_after_ms": {},   // service -> ms: the first forward stops answering (stays alive)
         }))
     }
 }

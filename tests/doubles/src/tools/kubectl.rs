@@ -138,7 +138,7 @@ fn port_forward(ns: &str, target: &str, ports: &str) -> Reply {
             format!("Error from server (NotFound): services \"{service}\" not found\n"),
         );
     }
-    let (upstream, die_after) = with_state(|s| {
+    let (upstream, die_after, hang_after) = with_state(|s| {
         let up = s.0["forward_targets"][&service]
             .as_str()
             .map(str::to_string);
@@ -147,7 +147,12 @@ fn port_forward(ns: &str, target: &str, ports: &str) -> Reply {
         if die.is_some() {
             s.0["forward_die_after_ms"][&service] = Value::Null;
         }
-        (up, die)
+        // A forward that stays alive but stops answering (a stuck tunnel): only a probe can see it.
+        let hang = s.0["forward_hang_after_ms"][&service].as_u64();
+        if hang.is_some() {
+            s.0["forward_hang_after_ms"][&service] = Value::Null;
+        }
+        (up, die, hang)
     });
     println!("Forwarding from 127.0.0.1:{local} -> {remote}");
     let _ = std::io::stdout().flush();
@@ -163,6 +168,14 @@ fn port_forward(ns: &str, target: &str, ports: &str) -> Reply {
     let started = Instant::now();
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
+        if hang_after.is_some_and(|ms| started.elapsed() >= Duration::from_millis(ms)) {
+            // Accept and never answer, as a wedged SPDY stream does.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(600));
+                drop(conn);
+            });
+            continue;
+        }
         println!("Handling connection for {local}");
         let up = upstream.clone();
         std::thread::spawn(move || match up {
