@@ -212,8 +212,10 @@ fn free_port() -> u16 {
         .unwrap_or(18080)
 }
 
-/// Tags the stand-in PostgreSQL as the chart's pinned official image (test-only naming, like the other stand-ins).
-fn tag_postgres(standin: &str) -> anyhow::Result<Option<String>> {
+/// Makes the chart's pinned official PostgreSQL image from the stand-in (test-only naming, like the other
+/// stand-ins), with the official image's `postgres` user id 999 that the chart runs as (the Debian-based
+/// stand-in's user is 100). Returns the name when this test made it (removed at the end).
+fn postgres_image(standin: &str) -> anyhow::Result<(String, bool)> {
     let values = std::fs::read_to_string(workspace().join("helm/backend/values.yaml"))?;
     let v: serde_yaml::Value = serde_yaml::from_str(&values)?;
     let repo = v["postgresql"]["image"]["repository"]
@@ -222,12 +224,33 @@ fn tag_postgres(standin: &str) -> anyhow::Result<Option<String>> {
     let tag = v["postgresql"]["image"]["tag"]
         .as_str()
         .unwrap_or("16.4-bookworm");
+    let uid = v["postgresql"]["runAsUser"].as_i64().unwrap_or(999);
     let name = format!("{repo}:{tag}");
     if e2e_tests::engine::image_inspect(&name).is_some() {
-        return Ok(None);
+        return Ok((name, false));
     }
-    e2e_tests::engine::run(&["tag", standin, &name])?;
-    Ok(Some(name))
+    let dockerfile = format!(
+        "FROM {standin}\nUSER 0\nRUN usermod -u {uid} postgres && groupmod -g {uid} postgres \\\n && chown -R {uid}:{uid} /var/lib/postgresql /var/run/postgresql\nUSER {uid}\n"
+    );
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile)?;
+    let out = e2e_tests::engine::docker()
+        .args([
+            "build",
+            "-q",
+            "--label",
+            "todo-test=e2e-postgres",
+            "-t",
+            &name,
+        ])
+        .arg(dir.path())
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "building {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((name, true))
 }
 
 #[test]
@@ -245,7 +268,8 @@ fn xtask_deploy_validate_drills_and_clean_through_the_docker_backed_double() {
         return e2e_tests::missing_prerequisite("real helm binary (scripts/fetch-tools.sh)");
     }
     let busybox = ensure_busybox_image().expect("busybox stand-in");
-    let pg_tag = tag_postgres(&standins.postgres).expect("tagging the PostgreSQL stand-in");
+    let (pg_image, pg_made) =
+        postgres_image(&standins.postgres).expect("the PostgreSQL stand-in as the chart's image");
     let xtask = xtask_bin().expect("building the xtask");
     let c = Cluster::new(&bins()).expect("cluster double");
     let root = c.root.path().join("workspace");
@@ -254,12 +278,7 @@ fn xtask_deploy_validate_drills_and_clean_through_the_docker_backed_double() {
     std::fs::create_dir_all(&docker_dir).unwrap();
     std::os::unix::fs::symlink("/usr/bin/docker", docker_dir.join("docker")).unwrap();
     // Public images a real node pulls from Docker Hub: the double lets those "pull" from the local engine.
-    let pulled = format!(
-        "{},{busybox}",
-        pg_tag
-            .clone()
-            .unwrap_or_else(|| "postgres:16.4-bookworm".into())
-    );
+    let pulled = format!("{pg_image},{busybox}");
     let env = Env {
         c: &c,
         xtask,
@@ -269,8 +288,8 @@ fn xtask_deploy_validate_drills_and_clean_through_the_docker_backed_double() {
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&env)));
     c.teardown();
-    if let Some(t) = pg_tag {
-        let _ = e2e_tests::engine::run(&["rmi", &t]);
+    if pg_made {
+        let _ = e2e_tests::engine::run(&["rmi", &pg_image]);
     }
     drop(engine);
     println!("e2e total {:.1} s", started.elapsed().as_secs_f64());
