@@ -147,3 +147,35 @@ pub fn positionals(argv: &[String], with_value: &[&str]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn flags_and_positionals() {
+        let a = argv("--context todo -n ns get pods -l app=x -o json");
+        assert_eq!(flag(&a, &["--context"]).as_deref(), Some("todo"));
+        assert_eq!(
+            flag(&argv("--wait=watcher"), &["--wait"]).as_deref(),
+            Some("watcher")
+        );
+        assert_eq!(
+            positionals(&a, &["--context", "-n", "-l", "-o"]),
+            ["get", "pods"]
+        );
+    }
+
+    #[test]
+    fn state_keeps_defaults_for_missing_keys() {
+        let s = State::parse(br#"{"profile": "p", "cluster": "stopped"}"#);
+        assert_eq!(s.str("cluster"), "stopped");
+        assert_eq!(s.str("helm_version"), "v3.17.3");
+        assert!(s.images("local").is_empty());
+        assert_eq!(State::parse(b"not json").str("cluster"), "running");
+    }
+}
