@@ -37,8 +37,7 @@ impl From<&CleanArgs> for Options {
         Self {
             images: a.images,
             cluster: a.cluster,
-            // `--yes` until cli.rs has the flag: XTASK_YES=1.
-            yes: matches!(std::env::var("XTASK_YES").as_deref(), Ok("1") | Ok("true")),
+            yes: a.yes,
         }
     }
 }
@@ -299,7 +298,7 @@ fn confirm_cluster_delete(profile: &str, yes: bool) -> Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(Failure::step(format!(
             "refusing to delete Minikube profile {profile} without confirmation: no terminal to ask on; \
-             pass --yes (XTASK_YES=1) to confirm"
+             pass --yes to confirm"
         ))
         .into());
     }

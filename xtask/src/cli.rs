@@ -27,6 +27,7 @@ pub struct Cli {
 
 /// Options shared by every subcommand.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Minikube profile; its kube context has the same name
     #[arg(
@@ -112,9 +113,9 @@ pub struct DeployArgs {
 /// Flags of `validate`.
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
-    /// Only the static checks, even when a cluster runs
-    #[arg(long)]
-    pub offline: bool,
+    /// Only the static checks (charts, Dockerfiles, images), even when a cluster runs
+    #[arg(long, visible_alias = "offline")]
+    pub static_only: bool,
 }
 
 /// Flags of `clean`.
@@ -126,14 +127,23 @@ pub struct CleanArgs {
     /// Also remove the todo-backend/todo-frontend images from the local Docker engine
     #[arg(long)]
     pub images: bool,
+    /// Delete the Minikube profile (--cluster) without asking; required when no terminal is attached
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// Flags of `diagnose`.
 #[derive(Debug, Clone, Args)]
 pub struct DiagnoseArgs {
     /// Log lines to show per failing container
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_name = "LINES")]
     pub tail: u32,
+    /// Also ask an OpenAI-compatible model to explain the findings (anonymised first)
+    ///
+    /// Reads OPENAI_API_KEY (required), OPENAI_BASE_URL (default https://api.openai.com/v1, https goes
+    /// through curl), OPENAI_MODEL (default gpt-4o-mini) and OPENAI_TIMEOUT_SECS (default 30).
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// Flags of `test`.
@@ -184,6 +194,32 @@ mod tests {
         assert!(cli.global.dry_run);
         match cli.command {
             Command::Deploy(d) => assert_eq!(d.port, 9000),
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ops_flags_parse_and_offline_is_an_alias() {
+        let parse = |args: &[&str]| match Cli::try_parse_from(args) {
+            Ok(c) => c.command,
+            Err(e) => panic!("{args:?}: {e}"),
+        };
+        for flag in ["--static-only", "--offline"] {
+            match parse(&["xtask", "validate", flag]) {
+                Command::Validate(v) => assert!(v.static_only, "{flag}"),
+                other => panic!("parsed {other:?}"),
+            }
+        }
+        match parse(&["xtask", "clean", "--cluster", "--yes"]) {
+            Command::Clean(c) => assert!(c.cluster && c.yes),
+            other => panic!("parsed {other:?}"),
+        }
+        match parse(&["xtask", "clean"]) {
+            Command::Clean(c) => assert!(!c.yes),
+            other => panic!("parsed {other:?}"),
+        }
+        match parse(&["xtask", "diagnose", "--explain"]) {
+            Command::Diagnose(d) => assert!(d.explain),
             other => panic!("parsed {other:?}"),
         }
     }

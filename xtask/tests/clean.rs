@@ -135,7 +135,6 @@ impl Cluster {
             .args(args)
             .env("PATH", path)
             .env("TODO_WORKSPACE_ROOT", self.root())
-            .env_remove("XTASK_YES")
             .env_remove("XTASK_DOCKER")
             .stdin(Stdio::null());
         for (k, v) in env {
@@ -300,7 +299,7 @@ fn cluster_delete_needs_confirmation() {
         text(&o)
     );
     assert!(mutating(&c.calls()).is_empty(), "{:?}", c.calls());
-    let o = c.clean(&["--cluster"], &[("XTASK_YES", "1")]);
+    let o = c.clean(&["--cluster", "--yes"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(mutating(&c.calls()), ["minikube delete -p todo"]);
     c.clear_calls();

@@ -48,7 +48,6 @@ impl Double {
         c.args(args)
             .env("PATH", path)
             .env_remove("OPENAI_API_KEY")
-            .env_remove("XTASK_EXPLAIN")
             .stdin(std::process::Stdio::null());
         for (k, v) in env {
             c.env(k, v);
@@ -213,9 +212,8 @@ fn explain_sends_anonymised_findings_and_prints_the_answer() {
     );
     let (base, server) = fake_openai();
     let o = d.run(
-        &["diagnose"],
+        &["diagnose", "--explain"],
         &[
-            ("XTASK_EXPLAIN", "1"),
             ("OPENAI_API_KEY", "sk-test-0123456789abcdef"),
             ("OPENAI_BASE_URL", &base),
         ],
@@ -253,7 +251,7 @@ fn explain_sends_anonymised_findings_and_prints_the_answer() {
 #[test]
 fn explain_without_key_keeps_the_findings() {
     let d = Double::new("release-oom-killed.json", "");
-    let o = d.run(&["diagnose"], &[("XTASK_EXPLAIN", "1")]);
+    let o = d.run(&["diagnose", "--explain"], &[]);
     let out = text(&o);
     assert!(out.contains("[oom-killed]"), "{out}");
     assert!(
@@ -266,11 +264,8 @@ fn explain_without_key_keeps_the_findings() {
 fn explain_over_https_reports_missing_tls() {
     let d = Double::new("release-oom-killed.json", "");
     let o = d.run(
-        &["diagnose"],
-        &[
-            ("XTASK_EXPLAIN", "1"),
-            ("OPENAI_API_KEY", "sk-x-0123456789abc"),
-        ],
+        &["diagnose", "--explain"],
+        &[("OPENAI_API_KEY", "sk-x-0123456789abc")],
     );
     assert!(text(&o).contains("needs TLS"), "{}", text(&o));
 }

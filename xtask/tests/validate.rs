@@ -101,7 +101,12 @@ fn static_checks_run_for_real_on_the_real_charts_and_dockerfiles() {
             testkit::ci::missing_prerequisite("kubectl (scripts/fetch-tools.sh)");
             return;
         };
-        let o = run_validate(tools.path(), &workspace(), &["--offline", "--json"], &[]);
+        let o = run_validate(
+            tools.path(),
+            &workspace(),
+            &["--static-only", "--json"],
+            &[],
+        );
         let c = checks(&o);
         for chart in ["backend", "frontend"] {
             assert!(
@@ -179,7 +184,7 @@ fn broken_charts_and_dockerfiles_fail_with_fixes() {
         return;
     };
     let root = broken_workspace();
-    let o = run_validate(tools.path(), root.path(), &["--offline", "--json"], &[]);
+    let o = run_validate(tools.path(), root.path(), &["--static-only", "--json"], &[]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     let c = checks(&o);
     assert_eq!(
@@ -365,7 +370,7 @@ fn built_images_are_inspected_against_budgets() {
         *) exit 1;;\nesac\n";
     write_exe(&dir.path().join("docker"), docker);
     let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["validate", "--offline", "--json"])
+        .args(["validate", "--static-only", "--json"])
         .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
         .env("TODO_WORKSPACE_ROOT", workspace())
         .env_remove("XTASK_DOCKER")

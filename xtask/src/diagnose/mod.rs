@@ -71,7 +71,7 @@ pub fn run(ctx: &Context, args: &DiagnoseArgs) -> Result<()> {
     } else {
         print!("{}", render(&findings, &snap.namespace));
     }
-    if explain_requested() {
+    if args.explain {
         match explain::Settings::from_env() {
             Some(settings) => {
                 let text = explain::explain(&settings, &findings)?;
@@ -101,14 +101,6 @@ pub fn run(ctx: &Context, args: &DiagnoseArgs) -> Result<()> {
         .into());
     }
     Ok(())
-}
-
-/// `XTASK_EXPLAIN=1` asks for the explanation (the CLI's `--explain` flag maps to it once cli.rs has it).
-fn explain_requested() -> bool {
-    matches!(
-        std::env::var("XTASK_EXPLAIN").as_deref(),
-        Ok("1") | Ok("true")
-    )
 }
 
 #[cfg(test)]

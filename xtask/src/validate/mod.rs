@@ -26,7 +26,7 @@ pub struct Options {
 impl From<&ValidateArgs> for Options {
     fn from(a: &ValidateArgs) -> Self {
         Self {
-            static_only: a.offline,
+            static_only: a.static_only,
         }
     }
 }
@@ -66,7 +66,7 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> Result<()> {
         results.push(CheckResult::skip(
             "live checks",
             "static checks only were asked for",
-            "run without the static-only flag once `cargo xtask deploy` succeeded",
+            "run without --static-only once `cargo xtask deploy` succeeded",
         ));
     } else {
         match live_possible(ctx) {
