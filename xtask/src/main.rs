@@ -7,7 +7,6 @@ mod context;
 mod diagnose;
 mod hash;
 mod http;
-#[allow(dead_code, unused_imports)] // typed objects used by diagnose/validate as they land
 mod kube;
 mod pipeline;
 mod progress;

@@ -54,15 +54,8 @@ fn start_services(db_url: &str) -> Services {
     });
     // Ready = backend migrated (the smoke test must not race the migrations).
     let end = Instant::now() + Duration::from_secs(60);
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(2))
-        .build();
     while Instant::now() < end {
-        if agent
-            .get(&format!("http://{backend_addr}/ready"))
-            .call()
-            .is_ok()
-        {
+        if answers_200(backend_addr, "/ready") {
             return Services {
                 frontend: frontend_addr.to_string(),
                 _rt: rt,
@@ -71,6 +64,23 @@ fn start_services(db_url: &str) -> Services {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("backend not ready within 60 s");
+}
+
+/// One plain HTTP/1.1 GET over std TCP: true when the status line says 200.
+fn answers_200(addr: std::net::SocketAddr, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let timeout = Duration::from_secs(2);
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.set_write_timeout(Some(timeout));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut head = [0u8; 12];
+    s.write_all(req.as_bytes()).is_ok()
+        && s.read_exact(&mut head).is_ok()
+        && head.starts_with(b"HTTP/1.")
+        && &head[9..12] == b"200"
 }
 
 #[test]

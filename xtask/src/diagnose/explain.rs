@@ -107,24 +107,23 @@ pub fn explain(settings: &Settings, findings: &[Finding]) -> Result<String> {
             {"role": "user", "content": prompt(findings)},
         ],
     });
-    let agent = ureq::AgentBuilder::new().timeout(settings.timeout).build();
-    let response = agent
-        .post(&url)
-        .set("Authorization", &format!("Bearer {}", settings.api_key))
-        .send_json(body);
-    let response = match response {
-        Ok(r) => r,
-        Err(ureq::Error::Status(code, r)) => {
-            let text = r.into_string().unwrap_or_default();
-            bail!(
-                "--explain: {url} answered HTTP {code}: {}",
-                redact(text.trim())
-            )
-        }
-        Err(e) => bail!("--explain: cannot reach {url}: {e}"),
-    };
-    let completion: Completion = response
-        .into_json()
+    let auth = format!("Bearer {}", settings.api_key);
+    let response = crate::http::request(
+        "POST",
+        &url,
+        &[("Authorization", &auth)],
+        Some(&body.to_string()),
+        settings.timeout,
+    )
+    .with_context(|| format!("--explain: cannot reach {url}"))?;
+    if !(200..300).contains(&response.status) {
+        bail!(
+            "--explain: {url} answered HTTP {}: {}",
+            response.status,
+            redact(response.body.trim())
+        );
+    }
+    let completion: Completion = serde_json::from_str(&response.body)
         .with_context(|| format!("--explain: {url} did not answer a Chat Completions JSON"))?;
     completion
         .choices

@@ -7,15 +7,9 @@ mod pod;
 mod pvc;
 mod service;
 
-pub use deployment::{Deployment, DeploymentSpec, DeploymentStatus, LabelSelector};
-pub use event::{Event, InvolvedObject};
-pub use meta::{parse_items, Condition, List, ObjectMeta};
-pub use pod::{
-    Container, ContainerState, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
-    EnvVar, HttpGetAction, Pod, PodSpec, PodStatus, Probe,
-};
-pub use pvc::{PersistentVolumeClaim, PvcSpec, PvcStatus};
-pub use service::{
-    EndpointAddress, EndpointSlice, EndpointSubset, Endpoints, Service, ServicePort, ServiceSpec,
-    SliceEndpoint,
-};
+pub use deployment::Deployment;
+pub use event::Event;
+pub use meta::{parse_items, ObjectMeta};
+pub use pod::{ContainerStateTerminated, ContainerStatus, Pod};
+pub use pvc::PersistentVolumeClaim;
+pub use service::{EndpointSlice, Endpoints, Service};

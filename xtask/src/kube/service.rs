@@ -81,14 +81,6 @@ impl Endpoints {
     pub fn ready_count(&self) -> usize {
         self.subsets.iter().map(|s| s.addresses.len()).sum()
     }
-
-    /// Number of not-ready addresses.
-    pub fn not_ready_count(&self) -> usize {
-        self.subsets
-            .iter()
-            .map(|s| s.not_ready_addresses.len())
-            .sum()
-    }
 }
 
 /// One subset of Endpoints.

@@ -66,7 +66,7 @@ fn helm_template(root: &Path, release: &str, dir: &str, ns: &str, dev: bool) -> 
 
 /// Lint, render and policy checks for both charts.
 pub fn checks(ctx: &Context) -> Vec<CheckResult> {
-    if which::which("helm").is_err() {
+    if crate::tools::find_on_path("helm").is_none() {
         return vec![CheckResult::fail(
             "charts",
             "helm not found on PATH",

