@@ -4,6 +4,7 @@ mod bench_cmd;
 mod clean;
 mod cli;
 mod context;
+mod curl;
 mod diagnose;
 mod hash;
 mod http;

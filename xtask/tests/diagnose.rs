@@ -260,12 +260,85 @@ fn explain_without_key_keeps_the_findings() {
     );
 }
 
+/// A curl double in the double's directory: records its argv, its stdin, a copy of the `@file` body with the
+/// file's mode and path, then answers like `curl --write-out "\n%{http_code}"`.
+fn fake_curl(d: &Double) {
+    let dir = d.dir.path();
+    std::fs::write(
+        dir.join("answer.json"),
+        r#"{"choices":[{"message":{"role":"assistant","content":"Over https: set DATABASE_URL"}}]}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let script = format!(
+        "#!/bin/sh\nd='{dir}'\nprintf '%s\\n' \"$@\" > \"$d/curl-argv\"\ncat > \"$d/curl-stdin\"\n\
+         for a in \"$@\"; do case \"$a\" in @*) f=\"${{a#@}}\"; cp \"$f\" \"$d/curl-body\"; \
+         stat -c %a \"$f\" > \"$d/curl-body-mode\"; printf '%s' \"$f\" > \"$d/curl-body-path\" ;; esac; done\n\
+         cat \"$d/answer.json\"\nprintf '\\n200'\n",
+        dir = dir.display()
+    );
+    write_exe(&dir.join("curl"), &script);
+}
+
 #[test]
-fn explain_over_https_reports_missing_tls() {
-    let d = Double::new("release-oom-killed.json", "");
+fn explain_over_https_goes_through_curl_with_the_key_on_stdin_only() {
+    let d = Double::new(
+        "release-crash-loop.json",
+        "connecting to postgres://todo:hunter2-secret@10.96.0.12:5432/todo\n",
+    );
+    fake_curl(&d);
+    let key = "sk-x-0123456789abcdef";
     let o = d.run(
         &["diagnose", "--explain"],
-        &[("OPENAI_API_KEY", "sk-x-0123456789abc")],
+        &[
+            ("OPENAI_API_KEY", key),
+            ("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            ("OPENAI_TIMEOUT_SECS", "7"),
+        ],
     );
-    assert!(text(&o).contains("needs TLS"), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("Over https: set DATABASE_URL"), "{out}");
+    assert!(!out.contains(key), "key printed: {out}");
+    let read = |f: &str| std::fs::read_to_string(d.dir.path().join(f)).unwrap_or_default();
+    let argv = read("curl-argv");
+    assert!(
+        argv.ends_with("https://api.openai.com/v1/chat/completions\n"),
+        "{argv}"
+    );
+    assert!(argv.contains("--max-time\n7\n"), "{argv}");
+    assert!(!argv.contains(key), "key on curl's command line: {argv}");
+    assert!(
+        read("curl-stdin").contains(&format!("header = \"Authorization: Bearer {key}\"")),
+        "{}",
+        read("curl-stdin")
+    );
+    let body = read("curl-body");
+    assert!(body.contains("crash-loop"), "{body}");
+    assert!(
+        !body.contains("hunter2-secret") && !body.contains(key),
+        "{body}"
+    );
+    assert_eq!(read("curl-body-mode").trim(), "600");
+    let body_path = read("curl-body-path");
+    assert!(!body_path.is_empty());
+    assert!(
+        !Path::new(&body_path).exists(),
+        "body file {body_path} left behind"
+    );
+}
+
+#[test]
+fn explain_over_https_without_curl_says_how_to_fix() {
+    let d = Double::new("release-oom-killed.json", "");
+    // Only the double's directory on PATH: kubectl (the double) and the cat it uses, no curl.
+    std::os::unix::fs::symlink("/bin/cat", d.dir.path().join("cat"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = d.dir.path().display().to_string();
+    let o = d.run(
+        &["diagnose", "--explain"],
+        &[("OPENAI_API_KEY", "sk-x-0123456789abc"), ("PATH", &path)],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(out.contains("[oom-killed]"), "{out}");
+    assert!(out.contains("curl is not on PATH"), "{out}");
 }

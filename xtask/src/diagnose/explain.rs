@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::finding::Finding;
 use super::redact::redact;
+use crate::context::Runner;
 
 /// Where and how to ask; from the same variables the backend reads.
 #[derive(Clone)]
@@ -86,19 +87,13 @@ struct Message {
     content: Option<String>,
 }
 
-/// POSTs the anonymised findings to `{base_url}/chat/completions` and returns the model's answer.
-pub fn explain(settings: &Settings, findings: &[Finding]) -> Result<String> {
+/// POSTs the anonymised findings to `{base_url}/chat/completions` and returns the model's answer; https goes
+/// through curl (the xtask has no TLS stack), plain http through the built-in client.
+pub fn explain(runner: &Runner, settings: &Settings, findings: &[Finding]) -> Result<String> {
     let url = format!(
         "{}/chat/completions",
         settings.base_url.trim_end_matches('/')
     );
-    if url.starts_with("https://") {
-        // The xtask's HTTP client is built without TLS to keep the build small and fast.
-        bail!(
-            "--explain: {url} needs TLS, which this xtask's HTTP client does not include; point OPENAI_BASE_URL \
-             at a plain-http OpenAI-compatible endpoint (e.g. a local proxy or Ollama at http://127.0.0.1:11434/v1)"
-        );
-    }
     let body = serde_json::json!({
         "model": settings.model,
         "temperature": 0.2,
@@ -108,22 +103,27 @@ pub fn explain(settings: &Settings, findings: &[Finding]) -> Result<String> {
         ],
     });
     let auth = format!("Bearer {}", settings.api_key);
-    let response = crate::http::request(
-        "POST",
-        &url,
-        &[("Authorization", &auth)],
-        Some(&body.to_string()),
-        settings.timeout,
-    )
-    .with_context(|| format!("--explain: cannot reach {url}"))?;
-    if !(200..300).contains(&response.status) {
+    let headers = [("Authorization", auth.as_str())];
+    let (status, answer) = if url.starts_with("https://") {
+        crate::curl::post(runner, &url, &headers, &body, settings.timeout).context("--explain")?
+    } else {
+        let r = crate::http::request(
+            "POST",
+            &url,
+            &headers,
+            Some(&body.to_string()),
+            settings.timeout,
+        )
+        .with_context(|| format!("--explain: cannot reach {url}"))?;
+        (r.status, r.body)
+    };
+    if !(200..300).contains(&status) {
         bail!(
-            "--explain: {url} answered HTTP {}: {}",
-            response.status,
-            redact(response.body.trim())
+            "--explain: {url} answered HTTP {status}: {}",
+            redact(answer.trim())
         );
     }
-    let completion: Completion = serde_json::from_str(&response.body)
+    let completion: Completion = serde_json::from_str(&answer)
         .with_context(|| format!("--explain: {url} did not answer a Chat Completions JSON"))?;
     completion
         .choices

@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, args: &DiagnoseArgs) -> Result<()> {
     if args.explain {
         match explain::Settings::from_env() {
             Some(settings) => {
-                let text = explain::explain(&settings, &findings)?;
+                let text = explain::explain(&ctx.runner, &settings, &findings)?;
                 if ctx.json {
                     println!(
                         "{}",
