@@ -84,9 +84,10 @@ pub struct DeployArgs {
     /// Also forward the backend Service to this local port (a free one when busy)
     #[arg(long)]
     pub backend_port: Option<u16>,
-    /// Extra Helm values file, applied to both charts after the generated one
-    #[arg(long, value_name = "FILE")]
-    pub values: Vec<PathBuf>,
+    /// Extra Helm values file, after helm/<chart>/values-dev.yaml and the generated values;
+    /// `backend=FILE` or `frontend=FILE` applies it to that chart only (repeatable)
+    #[arg(long, value_name = "[CHART=]FILE")]
+    pub values: Vec<String>,
     /// Read OPENAI_API_KEY, DATABASE_URL and AUTH_SECRET from this file (KEY=VALUE lines)
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,

@@ -97,7 +97,20 @@ fn fresh_deploy_builds_into_the_node_and_installs_both_charts() {
         let tag = v["extra"]["image"]["tag"].as_str().unwrap_or("");
         assert_eq!(tag.len(), 12, "content-hash tag: {v}");
         assert_eq!(v["extra"]["image"]["pullPolicy"], "IfNotPresent");
-        for f in v["extra"]["files"].as_array().into_iter().flatten() {
+        let files: Vec<&Value> = v["extra"]["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        // The chart's checked-in values-dev.yaml comes first; every generated file is 0600.
+        assert!(
+            files[0]["path"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("/values-dev.yaml"),
+            "dev values first: {v}"
+        );
+        for f in &files[1..] {
             assert_eq!(f["mode"], "600", "{f}");
         }
     }
@@ -538,7 +551,11 @@ fn secrets_reach_helm_only_through_a_0600_file() {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    assert_eq!(files.len(), 2, "generated + secrets: {backend}");
+    assert_eq!(
+        files.len(),
+        3,
+        "values-dev + generated + secrets: {backend}"
+    );
     assert!(files
         .iter()
         .any(|f| f["keys"].to_string().contains("secrets") && f["mode"] == "600"));

@@ -39,6 +39,18 @@ pub fn chart_values(service: &str, repository: &str, tag: &str) -> serde_json::V
     v
 }
 
+/// The `--values` files that apply to `service`: `backend=FILE` / `frontend=FILE` for one chart,
+/// a bare `FILE` for both (with strict schemas, a bare file must hold keys both charts accept).
+pub fn values_for<'a>(args: &'a [String], service: &str) -> impl Iterator<Item = &'a Path> + 'a {
+    let service = service.to_string();
+    args.iter().filter_map(move |a| match a.split_once('=') {
+        Some((chart, file)) if chart == "backend" || chart == "frontend" => {
+            (chart == service).then_some(Path::new(file))
+        }
+        _ => Some(Path::new(a.as_str())),
+    })
+}
+
 fn ensure_namespace(ctx: &Context, st: &State) -> Result<String> {
     let ns = &ctx.namespace;
     if st.cluster_up {
@@ -348,8 +360,9 @@ impl Step for Release {
             ));
             details.push("external database".into());
         }
-        let extra: Vec<std::path::PathBuf> = st.args.values.clone();
+        let extra = st.args.values.clone();
         for service in ["backend", "frontend"] {
+            let dev = ctx.root.join("helm").join(service).join("values-dev.yaml");
             let img = st
                 .images
                 .iter()
@@ -367,8 +380,13 @@ impl Step for Release {
                 )?),
                 _ => None,
             };
-            let mut files: Vec<&Path> = vec![generated.path()];
-            files.extend(extra.iter().map(|p| p.as_path()));
+            // Local overrides first, then what the xtask generates, then the user's files: the user wins.
+            let mut files: Vec<&Path> = Vec::new();
+            if dev.is_file() {
+                files.push(dev.as_path());
+            }
+            files.push(generated.path());
+            files.extend(values_for(&extra, service));
             if let Some(s) = &secret_file {
                 files.push(s.path());
             }
@@ -382,6 +400,34 @@ impl Step for Release {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_files_are_routed_to_their_chart() {
+        let args = vec![
+            "backend=b.yaml".to_string(),
+            "both.yaml".to_string(),
+            "frontend=f.yaml".to_string(),
+            "dir/with=sign.yaml".to_string(),
+        ];
+        let b: Vec<&Path> = values_for(&args, "backend").collect();
+        let f: Vec<&Path> = values_for(&args, "frontend").collect();
+        assert_eq!(
+            b,
+            [
+                Path::new("b.yaml"),
+                Path::new("both.yaml"),
+                Path::new("dir/with=sign.yaml")
+            ]
+        );
+        assert_eq!(
+            f,
+            [
+                Path::new("both.yaml"),
+                Path::new("f.yaml"),
+                Path::new("dir/with=sign.yaml")
+            ]
+        );
+    }
 
     #[test]
     fn values_follow_the_contract() {
