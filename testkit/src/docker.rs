@@ -348,7 +348,15 @@ pub fn build(
 ) -> Result<BuildOutcome, String> {
     let mut cmd = docker();
     cmd.current_dir(context)
-        .args(["build", "--progress=plain", "-f", dockerfile, "-t", tag, "--label"])
+        .args([
+            "build",
+            "--progress=plain",
+            "-f",
+            dockerfile,
+            "-t",
+            tag,
+            "--label",
+        ])
         .arg(cleanup.label());
     for (name, value) in build_args {
         cmd.arg("--build-arg").arg(format!("{name}={value}"));
