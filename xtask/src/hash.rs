@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::sha256::{hex, Sha256};
 use anyhow::{Context as _, Result};
+use sha2::{Digest, Sha256};
 
 /// What goes into one image.
 #[derive(Debug, Clone)]
@@ -31,7 +31,8 @@ pub fn image_tag(inputs: &ImageInputs) -> Result<String> {
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(&bytes);
     }
-    Ok(hex(&h.finalize())[..12].to_string())
+    let digest = h.finalize();
+    Ok(digest[..6].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The sorted list of input files, relative to the root.

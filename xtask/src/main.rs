@@ -12,7 +12,6 @@ mod kube;
 mod pipeline;
 mod progress;
 mod secrets;
-mod sha256;
 mod test_cmd;
 mod tools;
 mod validate;
