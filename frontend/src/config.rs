@@ -135,8 +135,14 @@ impl Config {
 }
 
 fn parse_backend_url(raw: &str) -> Result<Url, ConfigError> {
+    // Userinfo would be a credential: keep it out of the error text (and so out of the log).
+    let shown = if raw.contains('@') {
+        "[redacted: contains userinfo]".to_owned()
+    } else {
+        raw.to_owned()
+    };
     let err = |reason: &str| ConfigError::BackendUrl {
-        value: raw.to_owned(),
+        value: shown.clone(),
         reason: reason.to_owned(),
     };
     let mut url = Url::parse(raw).map_err(|e| err(&e.to_string()))?;
@@ -145,6 +151,10 @@ fn parse_backend_url(raw: &str) -> Result<Url, ConfigError> {
     }
     if url.host_str().is_none() {
         return Err(err("missing host"));
+    }
+    // `/api/health` shows this URL to anyone: it must not carry credentials.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(err("must not contain user:password@"));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(err("must not have a query or fragment"));
@@ -228,6 +238,19 @@ mod tests {
             cfg(&[("LOG_FORMAT", "xml")]).unwrap_err(),
             ConfigError::LogFormat("xml".into())
         );
+    }
+
+    #[test]
+    fn backend_url_with_credentials_is_refused_without_echoing_them() {
+        for raw in [
+            "http://user:hunter2@todo-backend:8000",
+            "http://hunter2@todo-backend:8000",
+        ] {
+            let e = cfg(&[("BACKEND_URL", raw)]).unwrap_err();
+            assert!(matches!(e, ConfigError::BackendUrl { .. }), "{raw}: {e:?}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+            assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
+        }
     }
 
     #[test]
