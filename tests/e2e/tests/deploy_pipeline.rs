@@ -197,6 +197,49 @@ impl Env<'_> {
     }
 }
 
+/// Lines that differ between the last two revisions of a release (why pods rolled).
+fn revision_diff(state_dir: &Path, key: &str) -> String {
+    let d = state::read_desired(state_dir).unwrap_or_default();
+    let Some(r) = d.releases.get(key) else {
+        return String::new();
+    };
+    let n = r.revisions.len();
+    if n < 2 {
+        return String::new();
+    }
+    let (a, b) = (&r.revisions[n - 2].manifest, &r.revisions[n - 1].manifest);
+    // Secret data lines show as their key only: values never reach a log.
+    let redact = |l: &str| match l.split_once(':') {
+        Some((k, _))
+            if [
+                "DATABASE_URL",
+                "AUTH_SECRET",
+                "OPENAI_API_KEY",
+                "POSTGRES_PASSWORD",
+            ]
+            .contains(&k.trim()) =>
+        {
+            format!("{k}: <redacted>")
+        }
+        _ => l.to_string(),
+    };
+    let old: Vec<String> = a
+        .lines()
+        .filter(|l| !b.lines().any(|x| x == *l))
+        .map(redact)
+        .collect();
+    let new: Vec<String> = b
+        .lines()
+        .filter(|l| !a.lines().any(|x| x == *l))
+        .map(redact)
+        .collect();
+    format!(
+        "revision diff of {key}:\n- {}\n+ {}",
+        old.join("\n- "),
+        new.join("\n+ ")
+    )
+}
+
 fn loads(calls: &[(String, Vec<String>)]) -> Vec<String> {
     calls
         .iter()
@@ -331,6 +374,9 @@ fn scenario(env: &Env<'_>) {
         loads(&env.calls_since(n)).is_empty(),
         "a no-op deploy loaded images"
     );
+    if env.pod_ids("todo-backend") != backend_before {
+        println!("{}", revision_diff(&c.state, "todo/todo-backend"));
+    }
     assert_eq!(
         env.pod_ids("todo-backend"),
         backend_before,
