@@ -12,6 +12,8 @@ pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request body the proxy forwards (tasks and chat messages are small).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long requests in flight may run after shutdown starts (below Kubernetes' 30 s grace period).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,8 @@ pub struct Config {
     pub health_timeout: Duration,
     /// Largest request body forwarded to the backend.
     pub max_body_bytes: usize,
+    /// How long requests in flight may run after the shutdown signal before they are cut off.
+    pub drain_timeout: Duration,
     /// Log filter directive (`LOG_LEVEL`, or `RUST_LOG` when set).
     pub log_filter: String,
     /// Log output format.
@@ -128,6 +132,7 @@ impl Config {
             // Health must answer quickly even when the backend hangs: probes have short deadlines.
             health_timeout: backend_timeout.min(Duration::from_secs(2)),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             log_filter,
             log_format,
         })

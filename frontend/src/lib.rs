@@ -11,7 +11,7 @@ pub mod proxy;
 pub mod security;
 pub mod session;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 
 pub use config::{Config, ConfigError, LogFormat};
 
@@ -26,7 +26,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Serves the frontend on `listener` until `shutdown` resolves, then drains open requests.
+/// Serves the frontend on `listener` until `shutdown` resolves, then drains open requests for at
+/// most `config.drain_timeout` (a stuck upstream or a slow reader must not hold the pod in Terminating).
 pub async fn serve(
     config: Config,
     listener: tokio::net::TcpListener,
@@ -34,8 +35,27 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let state = app::AppState::new(&config)?;
     let router = app::router(state);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    };
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let drain_timeout = config.drain_timeout;
+    let drain_deadline = async move {
+        match stopping_rx.await {
+            Ok(()) => tokio::time::sleep(drain_timeout).await,
+            // The server ended before any shutdown signal: the other branch reports how.
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        result = server => result?,
+        () = drain_deadline => {
+            tracing::warn!(timeout_s = drain_timeout.as_secs(), "drain timed out, dropping remaining requests");
+        }
+    }
     Ok(())
 }

@@ -370,3 +370,47 @@ async fn shutdown_drains_and_returns() {
         "no longer listening"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_waiting_for_a_stuck_request_after_the_drain_timeout() {
+    // A backend that accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = format!("http://{}", silent.local_addr().unwrap());
+    let (accepted_tx, mut accepted_rx) = mpsc::channel(1);
+    let _silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn);
+            let _ = accepted_tx.try_send(());
+        }
+    });
+    let mut config = frontend::Config::from_lookup(|k| match k {
+        "BACKEND_URL" => Some(backend.clone()),
+        "BACKEND_TIMEOUT_SECS" => Some("120".into()),
+        _ => None,
+    })
+    .unwrap();
+    config.drain_timeout = Duration::from_secs(1);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(frontend::serve(config, listener, async move {
+        let _ = stop_rx.await;
+    }));
+    let _stuck = tokio::spawn(async move { client().get(format!("{url}/api/tasks")).send().await });
+    tokio::time::timeout(Duration::from_secs(10), accepted_rx.recv())
+        .await
+        .expect("the request reached the silent backend");
+
+    let started = Instant::now();
+    stop_tx.send(()).unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(15), server)
+        .await
+        .expect("serve returned within the drain timeout, not the 120 s backend timeout");
+    assert!(result.unwrap().is_ok());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the stuck request got its drain time: {:?}",
+        started.elapsed()
+    );
+}
