@@ -146,10 +146,20 @@ impl Config {
 
         let openai_timeout_secs =
             parse_or("OPENAI_TIMEOUT_SECS", get("OPENAI_TIMEOUT_SECS"), 20u64)?;
-        if openai_timeout_secs == 0 {
+        // Same bounds as the agent's own reader; an unbounded value overflows `Instant + timeout`.
+        if !(1..=600).contains(&openai_timeout_secs) {
             return Err(ConfigError::Invalid {
                 name: "OPENAI_TIMEOUT_SECS",
-                reason: "must be at least 1".into(),
+                reason: "must be between 1 and 600".into(),
+            });
+        }
+        let openai_base_url = get("OPENAI_BASE_URL")
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| "https://api.openai.com/v1".into());
+        if !(openai_base_url.starts_with("http://") || openai_base_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                name: "OPENAI_BASE_URL",
+                reason: "must start with http:// or https://".into(),
             });
         }
         let token_ttl_hours = parse_or("TOKEN_TTL_HOURS", get("TOKEN_TTL_HOURS"), 168u64)?;
@@ -167,8 +177,7 @@ impl Config {
             log_filter,
             log_format,
             openai_api_key: get("OPENAI_API_KEY").map(Secret::new),
-            openai_base_url: get("OPENAI_BASE_URL")
-                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            openai_base_url,
             openai_model: get("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
             openai_timeout: Duration::from_secs(openai_timeout_secs),
             token_ttl: Duration::from_secs(token_ttl_hours * 3600),
@@ -259,6 +268,10 @@ mod tests {
             ("TOKEN_TTL_HOURS", "-1"),
             ("TOKEN_TTL_HOURS", "0"),
             ("OPENAI_TIMEOUT_SECS", "soon"),
+            ("OPENAI_TIMEOUT_SECS", "0"),
+            ("OPENAI_TIMEOUT_SECS", "601"),
+            ("OPENAI_TIMEOUT_SECS", "18446744073709551615"),
+            ("OPENAI_BASE_URL", "api.openai.com/v1"),
             ("AUTH_SECRET", "short"),
             ("DATABASE_URL", "mysql://nope"),
             ("LOG_LEVEL", "info,[[["),
