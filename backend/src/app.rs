@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agent::Agent;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -36,6 +37,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Migration progress, reported by `/ready`.
     pub readiness: Arc<Readiness>,
+    /// The chat agent, built once: it holds no user data, every user-specific input comes with the request.
+    pub agent: Arc<Agent>,
 }
 
 /// Why `serve` could not start or stopped abnormally.
@@ -44,6 +47,9 @@ pub enum StartupError {
     /// The database settings are unusable.
     #[error("invalid database configuration: {0}")]
     Database(String),
+    /// The chat engine could not be set up.
+    #[error("chat engine: {0}")]
+    Chat(#[from] agent::AgentError),
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Serve(#[from] std::io::Error),
@@ -65,10 +71,12 @@ impl AppState {
             // A ping per checkout would double the round trips; a dead connection fails one query with 503 instead.
             .test_before_acquire(false)
             .connect_lazy_with(options);
+        let agent = Arc::new(crate::chat::build_agent(&config)?);
         Ok(Self {
             pool,
             config: Arc::new(config),
             readiness: Arc::new(Readiness::default()),
+            agent,
         })
     }
 }

@@ -6,7 +6,7 @@ mod executor;
 mod routes;
 mod store;
 
-pub use engine::agent_for;
+pub use engine::build_agent;
 pub use executor::DbExecutor;
 
 use axum::routing::{get, post};

@@ -64,9 +64,9 @@ pub async fn chat(
         }
         None => Vec::new(),
     };
-    let agent = super::engine::agent_for(&state.config)?;
     let executor = DbExecutor::new(&state.pool, user.user_id);
-    let reply = agent
+    let reply = state
+        .agent
         .respond(&history, &body.message, &executor)
         .await
         .map_err(|e| match e {
