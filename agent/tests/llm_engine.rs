@@ -337,6 +337,18 @@ async fn the_tool_loop_is_bounded() {
 }
 
 #[tokio::test]
+async fn an_answer_with_too_many_tool_calls_runs_none_of_them() {
+    let calls: Vec<(&str, Value)> = (0..21)
+        .map(|i| ("add_task", json!({"title": format!("spam {i}")})))
+        .collect();
+    assert_falls_back(
+        vec![tool_calls(&calls)],
+        "21 tool calls in one answer, at most 20",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_failure_after_tools_ran_does_not_repeat_them() {
     let (_fake, agent, store) = setup(vec![
         tool_calls(&[("add_task", json!({"title": "buy bread"}))]),

@@ -18,6 +18,9 @@ identified by numeric ids, shown to the user as #id. When the user refers to a t
 list_tasks first to find its id. If a reference fits several tasks, ask which one is meant instead \
 of guessing. After acting, confirm briefly what you did. Keep replies short.";
 
+/// Most tool calls accepted in one model answer: each one is a database write and a stored message.
+pub(crate) const MAX_TOOL_CALLS_PER_ANSWER: usize = 20;
+
 /// The LLM engine; cheap to share, holds no per-user state.
 #[derive(Debug)]
 pub(crate) struct LlmEngine {
@@ -126,6 +129,15 @@ impl LlmEngine {
                         actions,
                     )),
                 };
+            }
+            if calls.len() > MAX_TOOL_CALLS_PER_ANSWER {
+                return Err(LoopError::Fallback(
+                    FallbackReason::Malformed(format!(
+                        "{} tool calls in one answer, at most {MAX_TOOL_CALLS_PER_ANSWER}",
+                        calls.len()
+                    )),
+                    actions,
+                ));
             }
             // Validate the whole turn before running any of it, so a bad call never half-applies.
             let mut planned: Vec<(String, Result<Tool, ToolError>)> = Vec::new();
