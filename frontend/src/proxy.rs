@@ -165,24 +165,23 @@ pub fn downstream_response_headers(src: &HeaderMap) -> HeaderMap {
     headers
 }
 
-/// Rejects a declared length over the limit before anything is sent upstream.
-pub fn check_declared_length(headers: &HeaderMap, max: usize) -> Result<(), ApiError> {
-    let declared = headers
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Rejects a declared length over the limit before anything is sent upstream.
+pub fn check_declared_length(headers: &HeaderMap, max: usize) -> Result<(), ApiError> {
+    match declared_length(headers) {
         Some(n) if n > max as u64 => Err(ApiError::PayloadTooLarge(max)),
         _ => Ok(()),
     }
 }
 
 fn has_body(headers: &HeaderMap) -> bool {
-    let declared_len = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared_len {
+    match declared_length(headers) {
         Some(n) => n > 0,
         None => headers.contains_key(header::TRANSFER_ENCODING),
     }
