@@ -209,6 +209,56 @@ async fn the_llm_engine_runs_tools_and_sees_the_history() {
 }
 
 #[tokio::test]
+async fn many_tool_rows_do_not_push_the_conversation_out_of_the_history() {
+    let twenty: Vec<(&str, Value)> = (0..20).map(|_| ("list_tasks", json!({}))).collect();
+    let fake = FakeOpenAi::start(vec![
+        tool_calls(&twenty),
+        tool_calls(&twenty),
+        tool_calls(&twenty),
+        answer("Your list is empty."),
+        answer("You asked about your list."),
+    ])
+    .await;
+    let Some(app) = LlmApp::start(&fake).await else {
+        return;
+    };
+    let token = app.register("tools@example.com").await;
+    let first = app
+        .chat(&token, json!({"message": "check my list thoroughly"}))
+        .await;
+    assert_eq!(first["actions"].as_array().unwrap().len(), 60);
+    let conversation = first["conversation_id"].as_i64().unwrap();
+    app.chat(
+        &token,
+        json!({"message": "what did I ask?", "conversation_id": conversation}),
+    )
+    .await;
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 5);
+    let sent: Vec<(String, String)> = requests[4].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap().to_owned(),
+                m["content"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent[1..],
+        [
+            ("user".into(), "check my list thoroughly".into()),
+            ("assistant".into(), "Your list is empty.".into()),
+            ("user".into(), "what did I ask?".into()),
+        ],
+        "{sent:?}"
+    );
+}
+
+#[tokio::test]
 async fn llm_failures_fall_back_to_the_builtin_engine_never_500() {
     let fake = FakeOpenAi::start(vec![
         error(500, &format!("upstream exploded, key {KEY}")),

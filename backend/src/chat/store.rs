@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
-/// How many stored messages are loaded as history (the agent windows them further).
+/// How many stored user/assistant messages are loaded as history (the agent windows them further).
 const HISTORY_ROWS: i64 = 60;
 /// Longest conversation title, in characters (taken from the first message).
 const TITLE_CHARS: usize = 80;
@@ -76,7 +76,9 @@ pub async fn messages(
     .await
 }
 
-/// The latest messages of a conversation as agent history, oldest first.
+/// The latest user and assistant messages of a conversation as agent history, oldest first.
+/// Tool rows are left out here: the agent does not replay them, and one busy turn (up to 100
+/// tool rows) would otherwise push every earlier exchange out of the window.
 pub async fn history(
     pool: &PgPool,
     user_id: i64,
@@ -85,7 +87,8 @@ pub async fn history(
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT role, content FROM (
              SELECT id, role, content FROM messages
-             WHERE conversation_id = $1 AND user_id = $2 ORDER BY id DESC LIMIT $3
+             WHERE conversation_id = $1 AND user_id = $2 AND role IN ('user', 'assistant')
+             ORDER BY id DESC LIMIT $3
          ) latest ORDER BY id",
     )
     .bind(conversation_id)
@@ -96,10 +99,10 @@ pub async fn history(
     Ok(rows
         .into_iter()
         .map(|(role, content)| HistoryMessage {
-            role: match role.as_str() {
-                "user" => Role::User,
-                "assistant" => Role::Assistant,
-                _ => Role::Tool,
+            role: if role == "user" {
+                Role::User
+            } else {
+                Role::Assistant
             },
             content,
         })
