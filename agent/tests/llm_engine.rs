@@ -374,6 +374,33 @@ async fn a_failure_after_tools_ran_does_not_repeat_them() {
 }
 
 #[tokio::test]
+async fn long_history_messages_are_clipped_before_they_reach_the_model() {
+    let (fake, agent, store) = setup(vec![answer("ok")]).await;
+    let history = vec![
+        HistoryMessage {
+            role: Role::User,
+            content: "list everything".into(),
+        },
+        HistoryMessage {
+            role: Role::Assistant,
+            content: "é".repeat(50_000),
+        },
+    ];
+    agent
+        .respond(&history, "latest", &store.executor(1))
+        .await
+        .unwrap();
+    let body = &fake.requests()[0].body;
+    let sent = body["messages"][2]["content"].as_str().unwrap();
+    assert_eq!(
+        sent.chars().count(),
+        agent::MAX_MESSAGE_CHARS + 1,
+        "clipped plus an ellipsis"
+    );
+    assert!(sent.ends_with("é…"));
+}
+
+#[tokio::test]
 async fn history_is_windowed_and_tool_messages_are_left_out() {
     let (fake, agent, store) = setup(vec![answer("ok")]).await;
     let mut history = Vec::new();

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::config::LlmConfig;
 use super::fallback::FallbackReason;
 use super::wire::{tool_definitions, ChatRequest, ChatResponse, Message, ResponseMessage};
-use crate::agent::AgentError;
+use crate::agent::{AgentError, MAX_MESSAGE_CHARS};
 use crate::executor::{ToolError, ToolExecutor};
 use crate::reply::{Action, AgentReply, EngineKind, HistoryMessage, Role};
 use crate::tools::{Tool, ToolCall, ToolName};
@@ -99,7 +99,7 @@ impl LlmEngine {
             } else {
                 "assistant"
             };
-            Message::text(role, m.content.clone())
+            Message::text(role, clip(&m.content))
         }));
         messages.push(Message::text("user", message));
         messages
@@ -266,6 +266,15 @@ fn parse_arguments(raw: &str) -> Result<Value, ToolError> {
     }
     serde_json::from_str(raw)
         .map_err(|e| ToolError::InvalidArguments(format!("arguments are not JSON ({e})")))
+}
+
+/// A history message as sent to the model: user messages are already at most
+/// [`MAX_MESSAGE_CHARS`], but an assistant reply (a long task listing) is not bounded.
+fn clip(content: &str) -> String {
+    match content.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &content[..cut]),
+        None => content.to_owned(),
+    }
 }
 
 fn truncate(name: &str) -> String {
