@@ -232,6 +232,8 @@ impl Drop for DockerEngine {
             let deadline = Instant::now() + ENGINE_STOP_TIMEOUT;
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = s.child.try_wait() {
+                    // A clean stop leaves nothing worth reading; the log stays only when it hangs.
+                    let _ = std::fs::remove_file(&s.log);
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(100));
