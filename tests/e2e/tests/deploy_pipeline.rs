@@ -476,6 +476,8 @@ fn scenario(env: &Env<'_>) {
         t.elapsed().as_secs_f64()
     );
 
+    // The drills report what the xtask did not classify, and the run still reaches clean.
+    let mut failed: Vec<String> = Vec::new();
     // 6. Drill: an image tag that was never loaded -> classified pull failure, release rolled back.
     let values = c.root.path().join("never-loaded.yaml");
     std::fs::write(&values, "image:\n  tag: \"0123456789ab\"\n").unwrap();
@@ -497,13 +499,14 @@ fn scenario(env: &Env<'_>) {
         r.stdout,
         r.stderr
     );
-    assert_ne!(r.code, Some(0));
+    check(&mut failed, r.code != Some(0), "the drill deploy succeeded");
     let text = format!("{}{}", r.stdout, r.stderr);
-    assert!(
+    check(
+        &mut failed,
         text.contains("ErrImagePull")
             || text.contains("ImagePullBackOff")
             || text.contains("ErrImageNeverPull"),
-        "{text}"
+        &text,
     );
 
     // 7. Drill: a backend that crashes at start (an unparseable external DATABASE_URL).
@@ -531,13 +534,18 @@ fn scenario(env: &Env<'_>) {
         r.stdout,
         r.stderr
     );
-    assert_ne!(r.code, Some(0));
+    check(&mut failed, r.code != Some(0), "the drill deploy succeeded");
     let text = format!("{}{}", r.stdout, r.stderr);
-    assert!(
+    check(
+        &mut failed,
         text.contains("CrashLoopBackOff") || text.to_lowercase().contains("crash"),
-        "{text}"
+        &text,
     );
-    assert!(!text.contains("notaport"), "the secret URL was printed");
+    check(
+        &mut failed,
+        !text.contains("notaport"),
+        "the secret URL was printed",
+    );
 
     // 8. Drill: readiness never green (a valid but unreachable external database).
     std::fs::write(
@@ -563,11 +571,12 @@ fn scenario(env: &Env<'_>) {
         r.stdout,
         r.stderr
     );
-    assert_ne!(r.code, Some(0));
+    check(&mut failed, r.code != Some(0), "the drill deploy succeeded");
     let text = format!("{}{}", r.stdout, r.stderr);
-    assert!(
+    check(
+        &mut failed,
         text.contains("/ready") || text.to_lowercase().contains("readiness"),
-        "{text}"
+        &text,
     );
 
     // 9. clean: no container, network or release left.
@@ -592,4 +601,23 @@ fn scenario(env: &Env<'_>) {
         )
         .unwrap();
     assert_eq!(list.trim(), "[]", "releases left: {list}");
+    assert!(
+        failed.is_empty(),
+        "failure drills not classified as promised:\n{}",
+        failed.join("\n---\n")
+    );
+}
+
+fn check(failed: &mut Vec<String>, ok: bool, what: &str) {
+    if !ok {
+        let tail: String = what
+            .chars()
+            .rev()
+            .take(1500)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        failed.push(tail);
+    }
 }
