@@ -83,7 +83,8 @@ pub async fn chat(
         &body.message,
         &reply,
     )
-    .await?;
+    .await?
+    .ok_or_else(conversation_not_found)?;
     tracing::info!(
         conversation_id,
         engine = reply.engine.as_str(),

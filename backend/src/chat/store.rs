@@ -119,24 +119,29 @@ fn title_of(message: &str) -> String {
 }
 
 /// Stores one exchange (user message, tool results, reply) in one transaction, creating the
-/// conversation when `conversation_id` is `None`; returns the conversation id.
+/// conversation when `conversation_id` is `None`; returns the conversation id, or `None` when the
+/// conversation is gone (the account was deleted while the agent was answering).
 pub async fn record_exchange(
     pool: &PgPool,
     user_id: i64,
     conversation_id: Option<i64>,
     message: &str,
     reply: &AgentReply,
-) -> Result<i64, sqlx::Error> {
+) -> Result<Option<i64>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let id: i64 = match conversation_id {
         Some(id) => {
-            sqlx::query_scalar(
+            let updated: Option<i64> = sqlx::query_scalar(
                 "UPDATE conversations SET updated_at = now() WHERE id = $1 AND user_id = $2 RETURNING id",
             )
             .bind(id)
             .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await?
+            .fetch_optional(&mut *tx)
+            .await?;
+            match updated {
+                Some(id) => id,
+                None => return Ok(None),
+            }
         }
         None => {
             sqlx::query_scalar(
@@ -180,5 +185,5 @@ pub async fn record_exchange(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(id)
+    Ok(Some(id))
 }
