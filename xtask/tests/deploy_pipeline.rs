@@ -56,6 +56,11 @@ fn fresh_deploy_builds_into_the_node_and_installs_both_charts() {
             "docker runtime: build inside the node"
         );
         assert_eq!(b["env"]["DOCKER_BUILDKIT"], "1");
+        let argv = b["argv"].to_string();
+        assert!(
+            argv.contains("VERSION=") && argv.contains("REVISION="),
+            "OCI label build args: {argv}"
+        );
     }
     assert!(
         env.calls_of("minikube")

@@ -93,6 +93,7 @@ impl Step for Images {
             .collect();
         let names: Vec<String> = todo.iter().map(|i| st.images[*i].reference()).collect();
         rep.note(self.name(), &format!("building {}", names.join(" and ")));
+        let labels = label_args(&ctx.root);
         let cmds: Vec<(usize, Cmd)> = todo
             .iter()
             .map(|i| {
@@ -100,7 +101,7 @@ impl Step for Images {
                 (
                     *i,
                     in_target_daemon(
-                        docker::build(&ctx.root, dockerfile, &st.images[*i].reference(), &[]),
+                        docker::build(&ctx.root, dockerfile, &st.images[*i].reference(), &labels),
                         st,
                     ),
                 )
@@ -144,4 +145,30 @@ impl Step for Images {
         };
         Ok(format!("built {} in {target}", names.join(", ")))
     }
+}
+
+/// Build args for the images' OCI labels: the workspace version and the git revision of the
+/// sources (`-dirty` when the tree has uncommitted changes; `unknown` outside a git checkout).
+fn label_args(root: &std::path::Path) -> Vec<(String, String)> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let revision = match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(rev) if !rev.is_empty() => match git(&["status", "--porcelain"]) {
+            Some(status) if !status.is_empty() => format!("{rev}-dirty"),
+            _ => rev,
+        },
+        _ => "unknown".to_string(),
+    };
+    vec![
+        ("VERSION".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("REVISION".to_string(), revision),
+    ]
 }
