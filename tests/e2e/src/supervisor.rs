@@ -817,6 +817,19 @@ impl Supervisor {
         pp.image_id =
             engine::image_inspect(&c.image).and_then(|v| v.get("Id")?.as_str().map(str::to_string));
         pp.state = ContainerState::Running { started_at: now };
+        // The pod IP is known as soon as the container runs (no probe may fail for want of it).
+        pp.ip = engine::inspect(std::slice::from_ref(&id))
+            .first()
+            .and_then(|i| {
+                i.pointer("/NetworkSettings/Networks")?
+                    .as_object()?
+                    .values()
+                    .next()?
+                    .get("IPAddress")?
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .filter(|ip| !ip.is_empty());
         pp.aliases = aliases;
         pp.ready = false;
         pp.ready_since = now;
@@ -886,7 +899,9 @@ impl Supervisor {
             let Some(cid) = p.container_id.clone() else {
                 continue;
             };
-            let ip = p.ip.clone();
+            let Some(ip) = p.ip.clone().map(Some) else {
+                continue;
+            };
             let mut msgs: Vec<(String, String)> = Vec::new();
             let mut kill = false;
             let startup_ok = match &c.startup_probe {
