@@ -343,6 +343,13 @@ pub fn failing_probes(snap: &Snapshot, pod: &Pod) -> Vec<Finding> {
             ));
         }
         let ready = pod.is_ready();
+        let persistent = !ready && probe_failing_for_good(ev);
+        if persistent {
+            evidence.push(format!(
+                "failing for {}s or more: waiting longer will not help",
+                PROBE_GIVE_UP.as_secs()
+            ));
+        }
         out.push(Finding {
             severity: if ready { Severity::Warning } else { Severity::Critical },
             analyzer,
@@ -357,8 +364,24 @@ pub fn failing_probes(snap: &Snapshot, pod: &Pod) -> Vec<Finding> {
                       GET /api/health :3000); raise initialDelaySeconds/timeoutSeconds if the app starts slowly"
                     .into(),
             },
-            terminal: false,
+            terminal: persistent,
         });
     }
     out
+}
+
+/// How long a probe may keep failing on a pod that is not ready before the rollout is called
+/// failed: longer than the plan's 30 s pod-ready budget plus a slow first database start.
+pub const PROBE_GIVE_UP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// True when an `Unhealthy` event shows the probe failing for at least [`PROBE_GIVE_UP`]
+/// (first to last occurrence), so a probe that only fails while the database starts is not fatal.
+fn probe_failing_for_good(ev: &crate::kube::Event) -> bool {
+    use crate::kube::rfc3339_secs;
+    let first = ev.first_timestamp.as_deref().and_then(rfc3339_secs);
+    let last = ev.last_timestamp.as_deref().and_then(rfc3339_secs);
+    match (first, last) {
+        (Some(f), Some(l)) => l - f >= PROBE_GIVE_UP.as_secs() as i64,
+        _ => false,
+    }
 }

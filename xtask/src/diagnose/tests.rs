@@ -186,6 +186,27 @@ fn failing_probe_names_its_path() {
 }
 
 #[test]
+fn probe_failing_past_the_give_up_time_stops_the_rollout() {
+    let with_first = |first: &str| {
+        fixture!("release-probe-failing.json").replace(
+            "\"lastTimestamp\": \"2026-11-25T21:40:15Z\",",
+            &format!(
+                "\"firstTimestamp\": \"{first}\", \"lastTimestamp\": \"2026-11-25T21:40:15Z\","
+            ),
+        )
+    };
+    // 75 s of failures on a pod that never became ready: waiting longer will not help.
+    let s = snap(&with_first("2026-11-25T21:39:00Z"));
+    let hit = classify_rollout(&s.pods, &s.events);
+    let hit = hit.as_ref().map(|f| (f.analyzer, f.what.clone()));
+    assert_eq!(hit.as_ref().map(|h| h.0), Some("probe-failing"), "{hit:?}");
+    assert!(hit.is_some_and(|h| h.1.contains("GET /ready")));
+    // 15 s of failures is a slow start (the database coming up), not a failure.
+    let s = snap(&with_first("2026-11-25T21:40:00Z"));
+    assert!(classify_rollout(&s.pods, &s.events).is_none());
+}
+
+#[test]
 fn deployment_below_desired_replicas() {
     let f = analyze(&snap(fixture!("release-crash-loop.json")));
     let hit = only(&f, "deployment-replicas");

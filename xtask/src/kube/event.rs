@@ -21,6 +21,8 @@ pub struct Event {
     pub type_: String,
     /// How many times it happened (absent for new-style events).
     pub count: Option<u32>,
+    /// First occurrence (old-style events).
+    pub first_timestamp: Option<String>,
     /// Last occurrence (old-style events).
     pub last_timestamp: Option<String>,
     /// Occurrence (new-style events).

@@ -6,6 +6,7 @@ mod meta;
 mod pod;
 mod pvc;
 mod service;
+mod time;
 
 pub use deployment::Deployment;
 pub use event::Event;
@@ -13,3 +14,4 @@ pub use meta::{parse_items, ObjectMeta};
 pub use pod::{ContainerStateTerminated, ContainerStatus, Pod};
 pub use pvc::PersistentVolumeClaim;
 pub use service::{EndpointSlice, Endpoints, Service};
+pub use time::rfc3339_secs;

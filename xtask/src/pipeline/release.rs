@@ -170,6 +170,11 @@ fn roll_back(ctx: &Context, release: &str) -> String {
     };
     match ctx.runner.output(&cmd) {
         Ok(o) if o.ok() => format!("release {release} {done}"),
+        // helm's own --atomic / --rollback-on-failure may have removed a failed first install
+        // already when it was stopped: then there is nothing left to roll back.
+        Ok(o) if o.reason().contains("not found") => {
+            format!("release {release} already removed by helm (failed first install)")
+        }
         Ok(o) => format!("release {release} NOT rolled back: {}", o.reason()),
         Err(e) => format!("release {release} NOT rolled back: {e:#}"),
     }
