@@ -547,18 +547,17 @@ fn scenario(env: &Env<'_>) {
         "the secret URL was printed",
     );
 
-    // 8. Drill: readiness never green (a valid but unreachable external database).
-    std::fs::write(
-        &envf,
-        "DATABASE_URL=postgres://u:p@10.255.255.1:5432/todo\n",
-    )
-    .unwrap();
+    // 8. Drill: readiness never green (a well-formed external database URL where nothing listens:
+    // inside the pod 127.0.0.1:1 refuses at once, and no traffic leaves this machine).
+    std::fs::write(&envf, "DATABASE_URL=postgres://u:p@127.0.0.1:1/todo\n").unwrap();
     let r = env.xtask(&[
         "deploy",
         "--skip-build",
         "--no-smoke",
+        // Longer than the xtask's 60 s give-up time for a failing probe: the classification, not
+        // helm's timeout, must end this deploy.
         "--timeout",
-        "60",
+        "150",
         "--port",
         &port,
         "--env-file",
@@ -575,7 +574,8 @@ fn scenario(env: &Env<'_>) {
     let text = format!("{}{}", r.stdout, r.stderr);
     check(
         &mut failed,
-        text.contains("/ready") || text.to_lowercase().contains("readiness"),
+        // Classified by the rollout watch (probe and path named), not left to helm's timeout.
+        text.contains("readiness probe") && text.contains("GET /ready"),
         &text,
     );
 
