@@ -114,7 +114,7 @@ fn every_container_is_hardened_and_bounded_in_every_value_set() {
 fn probes_use_api_health_on_the_named_port() {
     for helm in Helm::all() {
         let c = app_container(&render(&helm, &Values::tagged()));
-        checks::assert_http_probe(&c, &c.liveness_probe, "liveness", "/api/health", "http");
+        checks::assert_http_probe(&c, &c.liveness_probe, "liveness", "/health", "http");
         checks::assert_http_probe(&c, &c.readiness_probe, "readiness", "/api/health", "http");
         let port = c
             .ports

@@ -361,7 +361,7 @@ pub fn failing_probes(snap: &Snapshot, pod: &Pod) -> Vec<Finding> {
                                 database pod and DATABASE_URL; otherwise check the probe path/port in the chart"
                     .into(),
                 _ => "check that the probe path and port match the app (backend GET /health :8000, frontend \
-                      GET /api/health :3000); raise initialDelaySeconds/timeoutSeconds if the app starts slowly"
+                      GET /health and /api/health :3000); raise initialDelaySeconds/timeoutSeconds if the app starts slowly"
                     .into(),
             },
             terminal: persistent,
