@@ -116,9 +116,29 @@ struct Env<'a> {
     root: PathBuf,
     docker_dir: PathBuf,
     pulled: String,
+    /// Every image a deploy of this test built, removed at the end.
+    built: std::cell::RefCell<Vec<String>>,
 }
 
 impl Env<'_> {
+    /// The images the `images` step of `run` built (from its `--json` events), remembered for removal.
+    fn built_by(&self, run: &Run) -> Vec<String> {
+        let detail = run
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|v| v["step"] == "images" && v["event"] == "step_finished")
+            .and_then(|v| v["detail"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let images: Vec<String> = detail
+            .strip_prefix("built ")
+            .and_then(|rest| rest.split(" in ").next())
+            .map(|list| list.split(", ").map(str::to_string).collect())
+            .unwrap_or_default();
+        self.built.borrow_mut().extend(images.iter().cloned());
+        images
+    }
+
     fn xtask(&self, args: &[&str]) -> Run {
         let t = Instant::now();
         let mut cmd = self.c.cmd(&self.xtask.display().to_string());
@@ -317,6 +337,15 @@ fn xtask_deploy_validate_drills_and_clean_through_the_docker_backed_double() {
     let c = Cluster::new(&bins()).expect("cluster double");
     let root = c.root.path().join("workspace");
     snapshot(&root).expect("workspace snapshot");
+    // A clean state: sources no earlier run has built, so the first deploy must build both images
+    // (tags are content hashes) and the test can remove exactly what it built.
+    let nonce = format!("{}-{}", std::process::id(), started_nanos());
+    for service in ["backend", "frontend"] {
+        append_comment(
+            &root.join(service).join("src/main.rs"),
+            &format!("e2e run {nonce}"),
+        );
+    }
     let docker_dir = c.root.path().join("docker-bin");
     std::fs::create_dir_all(&docker_dir).unwrap();
     std::os::unix::fs::symlink("/usr/bin/docker", docker_dir.join("docker")).unwrap();
@@ -328,9 +357,13 @@ fn xtask_deploy_validate_drills_and_clean_through_the_docker_backed_double() {
         root: root.clone(),
         docker_dir,
         pulled,
+        built: Default::default(),
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&env)));
     c.teardown();
+    for image in env.built.borrow().iter() {
+        let _ = e2e_tests::engine::run(&["rmi", image]);
+    }
     if pg_made {
         let _ = e2e_tests::engine::run(&["rmi", &pg_image]);
     }
@@ -341,6 +374,22 @@ fn xtask_deploy_validate_drills_and_clean_through_the_docker_backed_double() {
     }
 }
 
+/// Appends a Rust line comment to a source file: a change of content, not of behaviour.
+fn append_comment(path: &Path, text: &str) {
+    let mut src =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    src.push_str(&format!("\n// {text}\n"));
+    std::fs::write(path, src).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// Nanoseconds of the wall clock, to make this run's sources unique.
+fn started_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
 fn scenario(env: &Env<'_>) {
     let c = env.c;
     let port = free_port().to_string();
@@ -348,6 +397,14 @@ fn scenario(env: &Env<'_>) {
     // 1. Fresh deploy: profile created, images built and loaded, both releases installed, smoke test green.
     let first = env.xtask(&["deploy", "--json", "--port", &port]);
     first.report("fresh deploy");
+    let built = env.built_by(&first);
+    assert!(
+        built.len() == 2
+            && built.iter().any(|i| i.starts_with("todo-backend:"))
+            && built.iter().any(|i| i.starts_with("todo-frontend:")),
+        "a fresh deploy built {built:?}\n{}",
+        first.dump()
+    );
     assert_eq!(first.code, Some(0), "{}", first.dump());
     let loaded = loads(&state::read_calls(&c.state));
     assert!(
@@ -389,14 +446,19 @@ fn scenario(env: &Env<'_>) {
     );
 
     // 3. A frontend-only source change: only the frontend is rebuilt, loaded and rolled.
-    let main_rs = env.root.join("frontend/src/main.rs");
-    let mut src = std::fs::read_to_string(&main_rs).unwrap();
-    src.push_str("\n// e2e: a source change in the frontend only\n");
-    std::fs::write(&main_rs, src).unwrap();
+    append_comment(
+        &env.root.join("frontend/src/main.rs"),
+        "e2e: a source change in the frontend only",
+    );
     let n = state::read_calls(&c.state).len();
     let third = env.xtask(&["deploy", "--json", "--port", &port]);
     third.report("frontend-only change");
     assert_eq!(third.code, Some(0), "{}", third.dump());
+    let built = env.built_by(&third);
+    assert!(
+        built.len() == 1 && built[0].starts_with("todo-frontend:"),
+        "a frontend-only change built {built:?}"
+    );
     let l = loads(&env.calls_since(n));
     assert!(
         l.iter().all(|i| i.starts_with("todo-frontend:")) && l.len() == 1,
