@@ -4,13 +4,16 @@
 //! Prints start-to-ready time, idle RSS, and req/s + p99 for listing 100 tasks and for creating tasks,
 //! with RSS under load.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::pg::TestDb;
+
+use crate::support::{
+    find_on_path, http_request, mib, parse_wrk_duration, release_binary, status_kib,
+};
 
 const AUTH_SECRET: &str = "bench-secret-0123456789abcdef0123456789";
 const LOAD_SECONDS: u64 = 10;
@@ -29,8 +32,8 @@ wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
 
 /// Runs the benchmark and prints its figures.
 pub fn run() -> Result<(), String> {
-    let binary = backend_binary()?;
-    let wrk = find_wrk()?;
+    let binary = release_binary("todo-backend", "backend")?;
+    let wrk = find_on_path("wrk").ok_or("wrk not found on PATH (apt-get install wrk)")?;
     let db = TestDb::new()?;
     let url = db.fresh_database()?;
 
@@ -135,34 +138,6 @@ pub fn run() -> Result<(), String> {
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
-fn backend_binary() -> Result<PathBuf, String> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("release/todo-backend");
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "{} not found: build it first with `cargo build --release -p backend`",
-            bin.display()
-        ))
-    }
-}
-
-fn find_wrk() -> Result<PathBuf, String> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("wrk"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| "wrk not found on PATH (apt-get install wrk)".into())
 }
 
 struct LoadResult {
@@ -274,14 +249,7 @@ impl Server {
     }
 
     fn status_kib(&self, field: &str) -> Result<u64, String> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .map_err(|e| format!("reading /proc status: {e}"))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("{field} not in /proc status"))
+        status_kib(self.child.id(), field)
     }
 
     fn rss_kib(&self) -> Result<u64, String> {
@@ -296,41 +264,9 @@ impl Server {
         token: Option<&str>,
         body: Option<&str>,
     ) -> Result<(u16, String), String> {
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))
-            .map_err(|e| format!("connect: {e}"))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| format!("socket: {e}"))?;
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        if let Some(t) = token {
-            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-        }
-        let body = body.unwrap_or("");
-        if !body.is_empty() {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        stream
-            .write_all(req.as_bytes())
-            .map_err(|e| format!("send: {e}"))?;
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .map_err(|e| format!("receive: {e}"))?;
-        let text = String::from_utf8_lossy(&raw);
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or("malformed HTTP response")?;
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        Ok((status, body))
+        let auth = token.map(|t| format!("Authorization: Bearer {t}"));
+        let headers: Vec<&str> = auth.iter().map(String::as_str).collect();
+        http_request(self.addr, method, path, &headers, body.unwrap_or(""))
     }
 
     fn register(&self) -> Result<String, String> {
@@ -419,32 +355,5 @@ impl Server {
             backend_cpu_us: per_request_us(backend_ticks),
             db_cpu_us: per_request_us(db_ticks_used),
         })
-    }
-}
-
-/// Parses wrk durations such as `850.00us`, `12.34ms`, `1.20s` into milliseconds.
-fn parse_wrk_duration(v: &str) -> Option<f64> {
-    let split = v.find(|c: char| c.is_ascii_alphabetic())?;
-    let (num, unit) = v.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    match unit {
-        "us" => Some(n / 1000.0),
-        "ms" => Some(n),
-        "s" => Some(n * 1000.0),
-        "m" => Some(n * 60_000.0),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_wrk_duration;
-
-    #[test]
-    fn wrk_durations() {
-        assert_eq!(parse_wrk_duration("850.00us"), Some(0.85));
-        assert_eq!(parse_wrk_duration("12.34ms"), Some(12.34));
-        assert_eq!(parse_wrk_duration("1.20s"), Some(1200.0));
-        assert_eq!(parse_wrk_duration("fast"), None);
     }
 }

@@ -6,13 +6,16 @@
 //! latency and throughput of `GET /api/tasks` sent directly to the backend (bearer token) and through
 //! the frontend proxy (session cookie): the difference is the proxy's overhead.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::pg::TestDb;
+
+use crate::support::{
+    find_on_path, http_request, mib, parse_wrk_duration, release_binary, status_kib,
+};
 
 const AUTH_SECRET: &str = "bench-frontend-secret-0123456789abcdef";
 const FIXTURE_TASKS: usize = 20;
@@ -197,33 +200,6 @@ fn signed_ms(v: f64) -> String {
     format!("{v:+.3} ms")
 }
 
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
-fn release_binary(name: &str, package: &str) -> Result<PathBuf, String> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("release").join(name);
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "{} not found: build it first with `cargo build --release -p {package}`",
-            bin.display()
-        ))
-    }
-}
-
-fn find_on_path(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join(tool))
-        .find(|p| p.is_file())
-}
-
 fn write_script(dir: &Path, name: &str, lua: &str) -> Result<PathBuf, String> {
     let path = dir.join(name);
     std::fs::write(&path, lua).map_err(|e| format!("writing {name}: {e}"))?;
@@ -274,14 +250,7 @@ impl Proc {
     }
 
     fn status_kib(&self, field: &str) -> Result<u64, String> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .map_err(|e| format!("reading /proc status of the {}: {e}", self.name))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("{field} not in /proc status"))
+        status_kib(self.child.id(), field).map_err(|e| format!("the {}: {e}", self.name))
     }
 
     /// One HTTP/1.1 request on a fresh connection; returns status and body.
@@ -292,47 +261,8 @@ impl Proc {
         headers: &[&str],
         body: &str,
     ) -> Result<(u16, String), String> {
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))
-            .map_err(|e| format!("connect to the {}: {e}", self.name))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| format!("socket: {e}"))?;
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        for h in headers {
-            req.push_str(h);
-            req.push_str("\r\n");
-        }
-        if !body.is_empty() {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        stream
-            .write_all(req.as_bytes())
-            .map_err(|e| format!("send: {e}"))?;
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .map_err(|e| format!("receive: {e}"))?;
-        let text = String::from_utf8_lossy(&raw);
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or("malformed HTTP response")?;
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let chunked = head.lines().any(|l| {
-            l.to_ascii_lowercase()
-                .starts_with("transfer-encoding: chunked")
-        });
-        let body = if chunked {
-            dechunk(body)
-        } else {
-            body.to_string()
-        };
-        Ok((status, body))
+        http_request(self.addr, method, path, headers, body)
+            .map_err(|e| format!("the {}: {e}", self.name))
     }
 
     /// SIGTERM, then wait (bounded) for a clean exit.
@@ -369,22 +299,6 @@ impl Drop for Proc {
             let _ = self.child.wait();
         }
     }
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].strip_prefix("\r\n").unwrap_or(&after[n..]);
-    }
-    out
 }
 
 fn register(backend: &Proc) -> Result<String, String> {
@@ -475,20 +389,6 @@ fn parse_wrk(text: &str) -> Option<Load> {
     })
 }
 
-/// Parses wrk durations such as `850.00us`, `12.34ms`, `1.20s` into milliseconds.
-fn parse_wrk_duration(v: &str) -> Option<f64> {
-    let split = v.find(|c: char| c.is_ascii_alphabetic())?;
-    let (num, unit) = v.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    match unit {
-        "us" => Some(n / 1000.0),
-        "ms" => Some(n),
-        "s" => Some(n * 1000.0),
-        "m" => Some(n * 60_000.0),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,10 +418,5 @@ Transfer/sec:      1.50MB
         assert!((l.p50_ms - 0.58).abs() < 1e-9);
         assert!((l.p99_ms - 1.2).abs() < 1e-9);
         assert_eq!(l.errors, 7);
-    }
-
-    #[test]
-    fn dechunks_bodies() {
-        assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
     }
 }

@@ -4,6 +4,7 @@
 mod backend;
 mod frontend;
 mod images;
+mod support;
 mod xtask;
 
 fn main() {
