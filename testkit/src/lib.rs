@@ -2,5 +2,6 @@
 
 pub mod ci;
 pub mod docker;
+pub mod kube_api;
 pub mod pg;
 pub mod tools;
