@@ -191,21 +191,50 @@ fn has_body(headers: &HeaderMap) -> bool {
 #[error("request body exceeds the limit")]
 struct BodyTooLarge;
 
-/// Streams the browser's body upstream, failing (and raising `flag`) once it passes `max` bytes.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Streams the browser's body upstream, failing (and raising `flag`) once it passes `max` bytes;
+/// the rest of the body is read away first (see [`linger`]) so the browser gets to read the 413.
 fn limited_stream(body: Body, max: usize, flag: Arc<AtomicBool>) -> reqwest::Body {
-    let mut seen = 0usize;
-    let stream = body.into_data_stream().map(
-        move |chunk| -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> {
-            let chunk = chunk?;
-            seen = seen.saturating_add(chunk.len());
-            if seen > max {
-                flag.store(true, Ordering::Relaxed);
-                return Err(Box::new(BodyTooLarge));
+    let stream =
+        futures_util::stream::unfold(Some((body.into_data_stream(), 0usize)), move |state| {
+            let flag = flag.clone();
+            async move {
+                let (mut data, seen) = state?;
+                let item: Result<Bytes, BoxError> = match data.next().await? {
+                    Err(e) => Err(Box::new(e)),
+                    Ok(chunk) => {
+                        let seen = seen.saturating_add(chunk.len());
+                        if seen <= max {
+                            return Some((Ok(chunk), Some((data, seen))));
+                        }
+                        flag.store(true, Ordering::Relaxed);
+                        linger(data).await;
+                        Err(Box::new(BodyTooLarge))
+                    }
+                };
+                Some((item, None))
             }
-            Ok(chunk)
-        },
-    );
+        });
     reqwest::Body::wrap_stream(stream)
+}
+
+/// How long, and how much more, a refused body is read before the connection is given up.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads and discards what is left of a refused request body, within bounds. Closing a socket
+/// with unread data makes the kernel send a reset, which can destroy the 413 before the client
+/// reads it (nginx and Apache do the same "lingering close").
+async fn linger(mut rest: axum::body::BodyDataStream) {
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    let mut left = LINGER_BYTES;
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, rest.next()).await {
+        left = left.saturating_sub(chunk.len());
+        if left == 0 {
+            break;
+        }
+    }
 }
 
 /// Streams a backend response back to the browser.
@@ -222,7 +251,10 @@ pub fn stream_response(resp: reqwest::Response) -> Response {
 pub async fn forward(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let upstream = &state.upstream;
     let (parts, body) = req.into_parts();
-    check_declared_length(&parts.headers, upstream.max_body_bytes())?;
+    if let Err(e) = check_declared_length(&parts.headers, upstream.max_body_bytes()) {
+        linger(body.into_data_stream()).await;
+        return Err(e);
+    }
     let path_and_query = parts
         .uri
         .path_and_query()

@@ -286,6 +286,17 @@ async fn every_task_route_through_the_proxy() {
     assert_eq!(gone.status(), 404);
     assert_eq!(error_code(gone).await, "not_found");
 
+    // Under the frontend's limit but over the backend's: the backend's own 413 comes through.
+    let over_backend = send(
+        c.post(format!("{fe}/api/tasks"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(vec![b' '; 512 * 1024]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(over_backend.status(), 413);
+    assert_eq!(error_code(over_backend).await, "payload_too_large");
+
     // Deleting the account also ends the session in the browser.
     let bye = send(c.delete(format!("{fe}/api/auth/me"))).await.unwrap();
     assert_eq!(bye.status(), 204);

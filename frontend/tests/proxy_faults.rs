@@ -229,6 +229,75 @@ async fn oversized_streamed_body_is_refused_with_413() {
     assert_eq!(v["error"]["code"], "payload_too_large");
 }
 
+/// Reads one HTTP/1.1 response (head and Content-Length body) from a raw connection.
+async fn read_response(conn: &mut tokio::io::BufReader<tokio::net::TcpStream>) -> (u16, String) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut status_line = String::new();
+    conn.read_line(&mut status_line).await.unwrap();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP status line: {status_line:?}"));
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        conn.read_line(&mut line).await.unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap();
+            }
+        }
+    }
+    let mut body = vec![0u8; length];
+    conn.read_exact(&mut body).await.unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_body_is_read_away_so_the_413_arrives_and_the_connection_lives_on() {
+    use tokio::io::AsyncWriteExt;
+    let (backend, _echo, _task) = start_echo().await;
+    let fe = start_frontend(&backend, &[]).await;
+    let addr = fe.url.trim_start_matches("http://").to_string();
+    let mut conn = tokio::io::BufReader::new(tokio::net::TcpStream::connect(&addr).await.unwrap());
+
+    // A declared length over the limit, and a chunked body that passes it while streaming: both
+    // are refused, and both bodies are read to their end rather than left unread in the socket
+    // (a close with unread data resets the connection, and the client may never see the 413).
+    let size = 2 * 1024 * 1024;
+    let declared = format!(
+        "POST /api/tasks HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {size}\r\n\r\n"
+    );
+    conn.get_mut().write_all(declared.as_bytes()).await.unwrap();
+    conn.get_mut().write_all(&vec![b' '; size]).await.unwrap();
+    let (status, body) = read_response(&mut conn).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("payload_too_large"), "{body}");
+
+    let chunked = format!(
+        "POST /api/tasks HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    conn.get_mut().write_all(chunked.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    for _ in 0..32 {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        conn.get_mut().write_all(&framed).await.unwrap();
+    }
+    conn.get_mut().write_all(b"0\r\n\r\n").await.unwrap();
+    let (status, body) = read_response(&mut conn).await;
+    assert_eq!(status, 413, "{body}");
+
+    // The same connection answers the next request: nothing of the refused bodies was left over.
+    let next = format!("GET /health HTTP/1.1\r\nhost: {addr}\r\n\r\n");
+    conn.get_mut().write_all(next.as_bytes()).await.unwrap();
+    let (status, body) = read_response(&mut conn).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_down_gives_502_json_and_degraded_health() {
     // A port that was just free: nothing listens there.
