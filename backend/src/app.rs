@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me).delete(auth::delete_me))
         .route("/tasks", get(tasks::list).post(tasks::create))
         .route(

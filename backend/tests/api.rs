@@ -82,6 +82,30 @@ async fn account_lifecycle() {
         assert_eq!(body["email"], "ann@example.com");
     }
 
+    // Logout ends the session it is called with, and only that one.
+    let (_, body) = app
+        .json(Method::POST, "/api/auth/login", None, Some(creds.clone()))
+        .await;
+    let third_token = body["token"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .json(Method::POST, "/api/auth/logout", Some(&third_token), None)
+        .await;
+    assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+    for path in ["/api/auth/me", "/api/tasks"] {
+        let (status, body) = app.json(Method::GET, path, Some(&third_token), None).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let (status, body) = app
+        .json(Method::POST, "/api/auth/logout", Some(&third_token), None)
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (status, body) = app.json(Method::POST, "/api/auth/logout", None, None).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    for t in [&token, &second_token] {
+        let (status, _) = app.json(Method::GET, "/api/auth/me", Some(t), None).await;
+        assert_eq!(status, StatusCode::OK, "another session survives a logout");
+    }
+
     app.create_task(&token, "will be deleted with the account")
         .await;
     let (status, body) = app

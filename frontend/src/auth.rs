@@ -4,7 +4,7 @@ use std::sync::atomic::AtomicBool;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -30,8 +30,30 @@ pub async fn login(state: State<AppState>, req: Request) -> Result<Response, Api
     sign_in(state, req, "/api/auth/login").await
 }
 
-/// `POST /api/auth/logout`: forgets the session in this browser.
-pub async fn logout() -> Response {
+/// `POST /api/auth/logout`: ends the session at the backend, so a copy of the token stops working
+/// too, and forgets it in this browser. The cookie is cleared even when the backend cannot be
+/// reached: signing out must always work in the browser.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = session::from_headers(&headers) {
+        let mut upstream = HeaderMap::new();
+        upstream.insert(header::AUTHORIZATION, token.bearer());
+        let ended = state
+            .upstream
+            .send(
+                Method::POST,
+                "/api/auth/logout",
+                upstream,
+                None,
+                &AtomicBool::new(false),
+            )
+            .await;
+        match ended {
+            // 401: the session had already ended (expired, or logged out elsewhere).
+            Ok(r) if r.status().is_success() || r.status() == StatusCode::UNAUTHORIZED => {}
+            Ok(r) => tracing::warn!(status = %r.status(), "the backend did not end the session"),
+            Err(e) => tracing::warn!(error = %e, "the backend did not end the session"),
+        }
+    }
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, session::clear_cookie());

@@ -112,6 +112,14 @@ async fn cookie_flow_register_me_logout_login() {
         line.contains("Max-Age=0") && line.contains("HttpOnly"),
         "{line}"
     );
+    // The session ended at the backend too: a copy of the old cookie no longer works.
+    let replayed = c
+        .get(format!("{fe}/api/auth/me"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 401);
 
     let bad = c
         .post(format!("{fe}/api/auth/login"))

@@ -352,6 +352,21 @@ async fn backend_down_gives_502_json_and_degraded_health() {
         c.get(format!("{}/", fe.url)).send().await.unwrap().status(),
         200
     );
+    // Signing out still works in the browser: the cookie is cleared although the backend could
+    // not be told.
+    let out = c
+        .post(format!("{}/api/auth/logout", fe.url))
+        .header(header::COOKIE, "todo_session=t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    let cleared = out
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(cleared.starts_with("todo_session=;"), "{cleared}");
 }
 
 /// Accepts connections and never answers: a hung backend.

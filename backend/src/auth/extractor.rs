@@ -10,10 +10,12 @@ use crate::error::ApiError;
 use crate::storage;
 
 /// The user a valid, unexpired bearer token belongs to. Handlers act for `user_id` and nobody else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
     /// The authenticated user's id.
     pub user_id: i64,
+    /// The stored form of the token that authenticated this request (its session).
+    pub session: TokenHash,
 }
 
 impl<S> FromRequestParts<S> for AuthUser
@@ -48,6 +50,9 @@ where
         let user_id = storage::sessions::user_for(&state.pool, &hash)
             .await?
             .ok_or_else(invalid)?;
-        Ok(Self { user_id })
+        Ok(Self {
+            user_id,
+            session: hash,
+        })
     }
 }

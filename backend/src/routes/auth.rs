@@ -1,4 +1,4 @@
-//! Accounts: register, login, me, delete me.
+//! Accounts: register, login, logout, me, delete me.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -67,6 +67,13 @@ pub async fn login(
         token,
         user: creds.user(),
     }))
+}
+
+/// `POST /api/auth/logout` -> 204; the token of this request stops working (other sessions of the
+/// user, e.g. another browser, stay signed in).
+pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
+    storage::sessions::delete(&state.pool, &auth.session).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/auth/me`.

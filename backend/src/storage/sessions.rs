@@ -36,3 +36,12 @@ pub async fn user_for(pool: &PgPool, hash: &TokenHash) -> Result<Option<i64>, sq
     .fetch_optional(pool)
     .await
 }
+
+/// Ends one session (logout); true when it existed.
+pub async fn delete(pool: &PgPool, hash: &TokenHash) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(hash.as_bytes())
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
