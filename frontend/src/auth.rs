@@ -70,10 +70,8 @@ async fn sign_in(
     let upstream = &state.upstream;
     let max = upstream.max_body_bytes();
     let (parts, body) = req.into_parts();
-    proxy::check_declared_length(&parts.headers, max)?;
-    let body = axum::body::to_bytes(body, max)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(max))?;
+    let body = proxy::within_declared_length(&parts.headers, body, max).await?;
+    let body = proxy::read_limited(body, max).await?;
 
     // Credentials go upstream without any old session: signing in replaces it.
     let mut headers = proxy::end_to_end_headers(

@@ -173,11 +173,42 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// Rejects a declared length over the limit before anything is sent upstream.
-pub fn check_declared_length(headers: &HeaderMap, max: usize) -> Result<(), ApiError> {
+fn check_declared_length(headers: &HeaderMap, max: usize) -> Result<(), ApiError> {
     match declared_length(headers) {
         Some(n) if n > max as u64 => Err(ApiError::PayloadTooLarge(max)),
         _ => Ok(()),
     }
+}
+
+/// [`check_declared_length`], reading a refused body away (see [`linger`]); the body back if fine.
+pub async fn within_declared_length(
+    headers: &HeaderMap,
+    body: Body,
+    max: usize,
+) -> Result<Body, ApiError> {
+    match check_declared_length(headers, max) {
+        Ok(()) => Ok(body),
+        Err(e) => {
+            linger(body.into_data_stream()).await;
+            Err(e)
+        }
+    }
+}
+
+/// The whole body in memory, at most `max` bytes; a longer one is read away and refused with 413.
+pub async fn read_limited(body: Body, max: usize) -> Result<Bytes, ApiError> {
+    let mut data = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = data.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::BadRequest(format!("the request body was cut off: {e}")))?;
+        if buf.len().saturating_add(chunk.len()) > max {
+            linger(data).await;
+            return Err(ApiError::PayloadTooLarge(max));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
 }
 
 fn has_body(headers: &HeaderMap) -> bool {
@@ -251,10 +282,7 @@ pub fn stream_response(resp: reqwest::Response) -> Response {
 pub async fn forward(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let upstream = &state.upstream;
     let (parts, body) = req.into_parts();
-    if let Err(e) = check_declared_length(&parts.headers, upstream.max_body_bytes()) {
-        linger(body.into_data_stream()).await;
-        return Err(e);
-    }
+    let body = within_declared_length(&parts.headers, body, upstream.max_body_bytes()).await?;
     let path_and_query = parts
         .uri
         .path_and_query()
@@ -356,6 +384,18 @@ mod tests {
         assert!(check_declared_length(&map(&[("content-length", "11")]), 10).is_err());
         assert!(check_declared_length(&map(&[("content-length", "10")]), 10).is_ok());
         assert!(check_declared_length(&map(&[]), 10).is_ok());
+    }
+
+    #[tokio::test]
+    async fn read_limited_takes_up_to_the_limit_and_refuses_more() {
+        let ten = read_limited(Body::from(vec![b'x'; 10]), 10).await.unwrap();
+        assert_eq!(ten.len(), 10);
+        let chunks = (0..3).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 4]));
+        let streamed = Body::from_stream(futures_util::stream::iter(chunks));
+        assert!(matches!(
+            read_limited(streamed, 10).await,
+            Err(ApiError::PayloadTooLarge(10))
+        ));
     }
 
     #[test]
