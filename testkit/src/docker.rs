@@ -26,9 +26,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How long a freshly started `dockerd` may take to answer `docker info`.
 const ENGINE_START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -392,18 +391,8 @@ pub struct Cleanup {
 impl Cleanup {
     /// A new run id: `<prefix>-<pid>-<time>-<n>`, unique per process and call.
     pub fn new(prefix: &str) -> Self {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let millis = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        let id = format!(
-            "{prefix}-{}-{millis}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
         Cleanup {
-            id,
+            id: format!("{prefix}-{}", crate::unique_id()),
             images: Mutex::new(Vec::new()),
         }
     }

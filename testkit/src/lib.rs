@@ -5,3 +5,6 @@ pub mod docker;
 pub mod kube_api;
 pub mod pg;
 pub mod tools;
+pub mod unique;
+
+pub use unique::unique_id;

@@ -339,7 +339,7 @@ fn xtask_deploy_validate_drills_and_clean_through_the_docker_backed_double() {
     snapshot(&root).expect("workspace snapshot");
     // A clean state: sources no earlier run has built, so the first deploy must build both images
     // (tags are content hashes) and the test can remove exactly what it built.
-    let nonce = format!("{}-{}", std::process::id(), started_nanos());
+    let nonce = testkit::unique_id();
     for service in ["backend", "frontend"] {
         append_comment(
             &root.join(service).join("src/main.rs"),
@@ -380,14 +380,6 @@ fn append_comment(path: &Path, text: &str) {
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     src.push_str(&format!("\n// {text}\n"));
     std::fs::write(path, src).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-}
-
-/// Nanoseconds of the wall clock, to make this run's sources unique.
-fn started_nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
 }
 
 fn scenario(env: &Env<'_>) {

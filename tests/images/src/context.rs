@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use testkit::docker::workspace_root;
 
@@ -74,18 +72,12 @@ impl ContextCopy {
     /// Appends a comment line no earlier call (in this run or any other) wrote: a source-only
     /// change that BuildKit cannot answer from a layer cached by a previous run.
     pub fn touch_source(&self, relative: &str) -> Result<(), String> {
-        static CALLS: AtomicU64 = AtomicU64::new(0);
         let path = self.dir.path().join(relative);
         let mut text = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
         text.push_str(&format!(
-            "\n// source-only change made by a test: {}-{nanos}-{}\n",
-            std::process::id(),
-            CALLS.fetch_add(1, Ordering::Relaxed)
+            "\n// source-only change made by a test: {}\n",
+            testkit::unique_id()
         ));
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
