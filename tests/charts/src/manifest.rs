@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodSpec, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Pod, PodSpec, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -267,6 +269,21 @@ impl Rendered {
             .as_ref()
             .and_then(|d| d.get(key))
             .cloned()
+    }
+
+    /// The container `container` of the workload of `kind` (`Deployment`, `StatefulSet`, `Pod`) named `workload`.
+    pub fn container(&self, kind: &str, workload: &str, container: &str) -> Container {
+        let workloads = self.workloads();
+        let w = workloads
+            .iter()
+            .find(|w| w.kind == kind && w.name == workload)
+            .unwrap_or_else(|| panic!("no {kind} {workload}; rendered: {:?}", self.inventory()));
+        w.spec
+            .containers
+            .iter()
+            .find(|c| c.name == container)
+            .cloned()
+            .unwrap_or_else(|| panic!("{} {workload} has no container `{container}`", w.kind))
     }
 
     /// Every pod template and bare Pod.

@@ -52,29 +52,11 @@ fn value_sets() -> Vec<(&'static str, Values)> {
 }
 
 fn app_container(r: &Rendered) -> Container {
-    let d = r.deployment(APP);
-    let spec = d
-        .spec
-        .clone()
-        .and_then(|s| s.template.spec)
-        .expect("pod spec");
-    spec.containers
-        .into_iter()
-        .find(|c| c.name == "backend")
-        .expect("container `backend`")
+    r.container("Deployment", APP, "backend")
 }
 
 fn db_container(r: &Rendered) -> Container {
-    let s = r.stateful_set(DB);
-    let spec = s
-        .spec
-        .clone()
-        .and_then(|s| s.template.spec)
-        .expect("pod spec");
-    spec.containers
-        .into_iter()
-        .find(|c| c.name == "postgresql")
-        .expect("container `postgresql`")
+    r.container("StatefulSet", DB, "postgresql")
 }
 
 /// Values file with fake secrets, so they travel as a file (as the xtask passes them), not on a command line.

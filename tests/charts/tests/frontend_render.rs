@@ -37,16 +37,7 @@ fn value_sets() -> Vec<(&'static str, Values)> {
 }
 
 fn app_container(r: &Rendered) -> Container {
-    let spec = r
-        .deployment(APP)
-        .spec
-        .clone()
-        .and_then(|s| s.template.spec)
-        .expect("pod spec");
-    spec.containers
-        .into_iter()
-        .find(|c| c.name == "frontend")
-        .expect("container `frontend`")
+    r.container("Deployment", APP, "frontend")
 }
 
 #[test]
