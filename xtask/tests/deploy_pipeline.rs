@@ -6,7 +6,7 @@ mod deploy_support;
 
 use std::time::Duration;
 
-use deploy_support::{alive, eventually, sigint, Env, Run};
+use deploy_support::{alive, eventually, is_port_forward, sigint, Env, Run};
 use serde_json::Value;
 
 fn contains_all(hay: &str, needles: &[&str]) -> bool {
@@ -146,12 +146,7 @@ fn fresh_deploy_builds_into_the_node_and_installs_both_charts() {
         .as_str()
         .is_some_and(|u| u.starts_with("http://127.0.0.1:")));
     // The forward was torn down at the end.
-    let pf: Vec<u32> = env
-        .calls()
-        .iter()
-        .filter(|c| c["tool"] == "kubectl" && c["argv"].to_string().contains("port-forward"))
-        .filter_map(|c| c["pid"].as_u64().map(|p| p as u32))
-        .collect();
+    let pf = env.port_forward_pids();
     assert_eq!(pf.len(), 1);
     eventually(Duration::from_secs(5), "port-forward ended", || {
         pf.iter().all(|p| !alive(*p))
@@ -362,10 +357,15 @@ fn busy_local_port_is_replaced_by_a_free_one() {
     );
 }
 
-#[test]
-fn forward_that_dies_is_restored() {
-    let env = Env::new();
-    env.set_state(|s| s["forward_die_after_ms"]["todo-frontend"] = 1500.into());
+/// Starts `deploy --keep-forward` with the frontend's forward failing after `after_ms` (`fault` is the
+/// double's state key: it dies or stops answering), and waits until a second forward was started.
+fn deploy_until_the_forward_is_replaced(
+    env: &Env,
+    fault: &str,
+    after_ms: u64,
+    within: Duration,
+) -> std::process::Child {
+    env.set_state(|s| s[fault]["todo-frontend"] = after_ms.into());
     let child = env.spawn(&[
         "deploy",
         "--no-smoke",
@@ -374,14 +374,22 @@ fn forward_that_dies_is_restored() {
         "--keep-forward",
         "--json",
     ]);
-    let pid = child.id();
-    env.wait_for_calls(Duration::from_secs(30), "a second port-forward", |calls| {
-        calls
-            .iter()
-            .filter(|c| c["tool"] == "kubectl" && c["argv"].to_string().contains("port-forward"))
-            .count()
-            >= 2
+    env.wait_for_calls(within, "a second port-forward", |calls| {
+        calls.iter().filter(|c| is_port_forward(c)).count() >= 2
     });
+    child
+}
+
+#[test]
+fn forward_that_dies_is_restored() {
+    let env = Env::new();
+    let child = deploy_until_the_forward_is_replaced(
+        &env,
+        "forward_die_after_ms",
+        1500,
+        Duration::from_secs(30),
+    );
+    let pid = child.id();
     // The forward's pid is recorded for `cargo xtask clean`, and goes with Ctrl-C.
     let pid_file = env.root.join(".cache/xtask/forward-todo.pid");
     let recorded = std::fs::read_to_string(&pid_file).unwrap_or_default();
@@ -399,12 +407,7 @@ fn forward_that_dies_is_restored() {
         run.stdout,
         run.stderr
     );
-    let pf: Vec<u32> = env
-        .calls()
-        .iter()
-        .filter(|c| c["tool"] == "kubectl" && c["argv"].to_string().contains("port-forward"))
-        .filter_map(|c| c["pid"].as_u64().map(|p| p as u32))
-        .collect();
+    let pf = env.port_forward_pids();
     eventually(Duration::from_secs(5), "no forward left", || {
         pf.iter().all(|p| !alive(*p))
     });
@@ -624,27 +627,17 @@ fn skip_build_without_images_fails_with_the_missing_tags() {
 #[test]
 fn forward_that_stops_answering_is_detected_by_the_probe_and_restarted() {
     let env = Env::new();
-    env.set_state(|s| s["forward_hang_after_ms"]["todo-frontend"] = 1000.into());
-    let child = env.spawn(&[
-        "deploy",
-        "--no-smoke",
-        "--port",
-        "0",
-        "--keep-forward",
-        "--json",
-    ]);
+    let child = deploy_until_the_forward_is_replaced(
+        &env,
+        "forward_hang_after_ms",
+        1000,
+        Duration::from_secs(40),
+    );
     let pid = child.id();
-    env.wait_for_calls(Duration::from_secs(40), "a second port-forward", |calls| {
-        calls
-            .iter()
-            .filter(|c| c["tool"] == "kubectl" && c["argv"].to_string().contains("port-forward"))
-            .count()
-            >= 2
-    });
     let first = env
         .calls()
         .iter()
-        .find(|c| c["tool"] == "kubectl" && c["argv"].to_string().contains("port-forward"))
+        .find(|c| is_port_forward(c))
         .and_then(|c| c["pid"].as_u64())
         .unwrap_or(0) as u32;
     // The hung forward was alive: it was the probe, not an exit, that got it replaced (and killed).

@@ -207,6 +207,15 @@ impl Env {
             .collect()
     }
 
+    /// Pids of the `kubectl port-forward` processes started so far, in order.
+    pub fn port_forward_pids(&self) -> Vec<u32> {
+        self.calls()
+            .iter()
+            .filter(|c| is_port_forward(c))
+            .filter_map(|c| c["pid"].as_u64().map(|p| p as u32))
+            .collect()
+    }
+
     /// Files left in the xtask's TMPDIR.
     pub fn leftover_temp_files(&self) -> Vec<String> {
         std::fs::read_dir(&self.tmp)
@@ -313,4 +322,9 @@ pub fn eventually(within: Duration, what: &str, f: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("timed out: {what}");
+}
+
+/// True for a recorded `kubectl port-forward` call.
+pub fn is_port_forward(call: &Value) -> bool {
+    call["tool"] == "kubectl" && call["argv"].to_string().contains("port-forward")
 }
