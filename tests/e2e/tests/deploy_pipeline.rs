@@ -546,15 +546,7 @@ fn scenario(env: &Env<'_>) {
         "--values",
         &values.display().to_string(),
     ]);
-    println!(
-        "== drill never-loaded tag: exit {:?} in {:.1} s\n{}{}",
-        r.code,
-        r.took.as_secs_f64(),
-        r.stdout,
-        r.stderr
-    );
-    check(&mut failed, r.code != Some(0), "the drill deploy succeeded");
-    let text = format!("{}{}", r.stdout, r.stderr);
+    let text = drill_outcome(&mut failed, "never-loaded tag", &r);
     check(
         &mut failed,
         text.contains("ErrImagePull")
@@ -581,15 +573,7 @@ fn scenario(env: &Env<'_>) {
         "--env-file",
         &envf.display().to_string(),
     ]);
-    println!(
-        "== drill crashing backend: exit {:?} in {:.1} s\n{}{}",
-        r.code,
-        r.took.as_secs_f64(),
-        r.stdout,
-        r.stderr
-    );
-    check(&mut failed, r.code != Some(0), "the drill deploy succeeded");
-    let text = format!("{}{}", r.stdout, r.stderr);
+    let text = drill_outcome(&mut failed, "crashing backend", &r);
     check(
         &mut failed,
         text.contains("CrashLoopBackOff") || text.to_lowercase().contains("crash"),
@@ -617,15 +601,7 @@ fn scenario(env: &Env<'_>) {
         "--env-file",
         &envf.display().to_string(),
     ]);
-    println!(
-        "== drill readiness never green: exit {:?} in {:.1} s\n{}{}",
-        r.code,
-        r.took.as_secs_f64(),
-        r.stdout,
-        r.stderr
-    );
-    check(&mut failed, r.code != Some(0), "the drill deploy succeeded");
-    let text = format!("{}{}", r.stdout, r.stderr);
+    let text = drill_outcome(&mut failed, "readiness never green", &r);
     check(
         &mut failed,
         // Classified by the rollout watch (probe and path named), not left to helm's timeout.
@@ -660,6 +636,20 @@ fn scenario(env: &Env<'_>) {
         "failure drills not classified as promised:\n{}",
         failed.join("\n---\n")
     );
+}
+
+/// Prints a drill's outcome and records a failure if its deploy succeeded; returns its output, for
+/// the checks of the classification.
+fn drill_outcome(failed: &mut Vec<String>, name: &str, r: &Run) -> String {
+    println!(
+        "== drill {name}: exit {:?} in {:.1} s\n{}{}",
+        r.code,
+        r.took.as_secs_f64(),
+        r.stdout,
+        r.stderr
+    );
+    check(failed, r.code != Some(0), "the drill deploy succeeded");
+    format!("{}{}", r.stdout, r.stderr)
 }
 
 fn check(failed: &mut Vec<String>, ok: bool, what: &str) {
