@@ -39,7 +39,7 @@ fn fresh_deploy_builds_into_the_node_and_installs_both_charts() {
     let env = Env::new().with_real_helm(testkit::tools::helm3());
     if env.real_helm.is_none() {
         testkit::ci::missing_prerequisite(
-            "helm 3 (scripts/fetch-tools.sh): charts are rendered without it",
+            "helm 3 (.ci/fetch-tools.sh): charts are rendered without it",
         );
     }
     let run = env.run(&["deploy", "--no-smoke", "--port", "0", "--json"]);
@@ -465,7 +465,7 @@ fn helm4_gets_its_own_flag_set() {
     let env = Env::new().with_real_helm(testkit::tools::helm4());
     if env.real_helm.is_none() {
         testkit::ci::missing_prerequisite(
-            "helm 4 (scripts/fetch-tools.sh): charts are rendered without it",
+            "helm 4 (.ci/fetch-tools.sh): charts are rendered without it",
         );
     }
     env.set_state(|s| s["helm_version"] = "v4.1.0".into());

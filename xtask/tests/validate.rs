@@ -85,11 +85,11 @@ fn helms() -> Vec<(&'static str, PathBuf)> {
     let mut out = Vec::new();
     match testkit::tools::helm3() {
         Some(h) => out.push(("helm3", h)),
-        None => testkit::ci::missing_prerequisite("helm 3 (scripts/fetch-tools.sh)"),
+        None => testkit::ci::missing_prerequisite("helm 3 (.ci/fetch-tools.sh)"),
     }
     match testkit::tools::helm4() {
         Some(h) => out.push(("helm4", h)),
-        None => testkit::ci::missing_prerequisite("helm 4 (scripts/fetch-tools.sh)"),
+        None => testkit::ci::missing_prerequisite("helm 4 (.ci/fetch-tools.sh)"),
     }
     out
 }
@@ -98,7 +98,7 @@ fn helms() -> Vec<(&'static str, PathBuf)> {
 fn static_checks_run_for_real_on_the_real_charts_and_dockerfiles() {
     for (label, helm) in helms() {
         let Some(tools) = real_tools(&helm) else {
-            testkit::ci::missing_prerequisite("kubectl (scripts/fetch-tools.sh)");
+            testkit::ci::missing_prerequisite("kubectl (.ci/fetch-tools.sh)");
             return;
         };
         let o = run_validate(
@@ -176,11 +176,11 @@ fn broken_workspace() -> tempfile::TempDir {
 #[test]
 fn broken_charts_and_dockerfiles_fail_with_fixes() {
     let Some(helm) = testkit::tools::helm3() else {
-        testkit::ci::missing_prerequisite("helm 3 (scripts/fetch-tools.sh)");
+        testkit::ci::missing_prerequisite("helm 3 (.ci/fetch-tools.sh)");
         return;
     };
     let Some(tools) = real_tools(&helm) else {
-        testkit::ci::missing_prerequisite("kubectl (scripts/fetch-tools.sh)");
+        testkit::ci::missing_prerequisite("kubectl (.ci/fetch-tools.sh)");
         return;
     };
     let root = broken_workspace();
@@ -288,7 +288,7 @@ const FRONTEND_DEGRADED: &str = r#"{"status":"degraded","backend":{"url":"http:/
 #[test]
 fn live_checks_pass_on_a_healthy_release() {
     let Some(d) = live_doubles("release-healthy.json", FRONTEND_OK, true) else {
-        testkit::ci::missing_prerequisite("helm 3 and kubectl (scripts/fetch-tools.sh)");
+        testkit::ci::missing_prerequisite("helm 3 and kubectl (.ci/fetch-tools.sh)");
         return;
     };
     let o = run_validate(d.path(), &workspace(), &["--json"], &[]);
@@ -329,7 +329,7 @@ fn live_checks_pass_on_a_healthy_release() {
 #[test]
 fn live_checks_fail_on_a_crash_looping_backend() {
     let Some(d) = live_doubles("release-crash-loop.json", FRONTEND_DEGRADED, false) else {
-        testkit::ci::missing_prerequisite("helm 3 and kubectl (scripts/fetch-tools.sh)");
+        testkit::ci::missing_prerequisite("helm 3 and kubectl (.ci/fetch-tools.sh)");
         return;
     };
     let o = run_validate(d.path(), &workspace(), &["--json"], &[]);

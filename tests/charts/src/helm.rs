@@ -98,7 +98,7 @@ impl Helm {
             match bin {
                 Some(bin) => helms.push(Helm::new(major, bin)),
                 None => testkit::ci::missing_prerequisite(&format!(
-                    "helm {major} binary (run scripts/fetch-tools.sh, or set HELM{major}_BIN)"
+                    "helm {major} binary (run .ci/fetch-tools.sh, or set HELM{major}_BIN)"
                 )),
             }
         }

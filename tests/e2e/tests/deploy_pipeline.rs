@@ -328,7 +328,7 @@ fn xtask_deploy_validate_drills_and_clean_through_the_docker_backed_double() {
         Err(e) => return e2e_tests::missing_prerequisite(&format!("stand-in base images: {e}")),
     };
     if !e2e_tests::cli::helm::real_helm().exists() {
-        return e2e_tests::missing_prerequisite("real helm binary (scripts/fetch-tools.sh)");
+        return e2e_tests::missing_prerequisite("real helm binary (.ci/fetch-tools.sh)");
     }
     let busybox = ensure_busybox_image().expect("busybox stand-in");
     let (pg_image, pg_made) =

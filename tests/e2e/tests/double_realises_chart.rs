@@ -79,7 +79,7 @@ fn double_realises_installs_probes_forwards_and_classifies_failures() {
         Err(e) => return e2e_tests::missing_prerequisite(&format!("Docker engine: {e}")),
     };
     if !e2e_tests::cli::helm::real_helm().exists() {
-        return e2e_tests::missing_prerequisite("real helm binary (scripts/fetch-tools.sh)");
+        return e2e_tests::missing_prerequisite("real helm binary (.ci/fetch-tools.sh)");
     }
     let image = match ensure_busybox_image() {
         Ok(i) => i,

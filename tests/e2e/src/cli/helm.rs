@@ -51,7 +51,7 @@ const VALUED: &[&str] = &[
     "--repo",
 ];
 
-/// Env var pointing at the real helm binary used for rendering (default: helm 4 from scripts/fetch-tools.sh).
+/// Env var pointing at the real helm binary used for rendering (default: helm 4 from .ci/fetch-tools.sh).
 pub const REAL_HELM_ENV: &str = "TODO_CLUSTER_DOUBLE_REAL_HELM";
 
 /// The real helm binary.

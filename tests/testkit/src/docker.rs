@@ -247,7 +247,7 @@ impl Drop for DockerEngine {
     }
 }
 
-/// The stand-in base images made by `scripts/standin-images.sh`, by the names the Dockerfiles use.
+/// The stand-in base images made by `.ci/standin-images.sh`, by the names the Dockerfiles use.
 #[derive(Debug, Clone)]
 pub struct StandinImages {
     /// `rust:<major.minor>-slim-bookworm` (the host's toolchain).
@@ -262,14 +262,14 @@ pub struct StandinImages {
 
 static STANDINS: OnceLock<Result<StandinImages, String>> = OnceLock::new();
 
-/// Runs `scripts/standin-images.sh` once per process (seconds when its cache is warm) and returns
+/// Runs `.ci/standin-images.sh` once per process (seconds when its cache is warm) and returns
 /// the image names. Needs a running engine ([`DockerEngine::ensure`]), root and debootstrap.
 pub fn ensure_standin_images() -> Result<StandinImages, String> {
     STANDINS.get_or_init(make_standins).clone()
 }
 
 fn make_standins() -> Result<StandinImages, String> {
-    let script = workspace_root().join("scripts").join("standin-images.sh");
+    let script = workspace_root().join(".ci").join("standin-images.sh");
     let output = Command::new("bash")
         .arg(&script)
         .env("DOCKER", docker_bin())

@@ -1,11 +1,12 @@
-//! Finds the real helm (3 and 4) and kubectl binaries fetched by `scripts/fetch-tools.sh`.
+//! Finds the real helm (3 and 4) and kubectl binaries fetched by `.ci/fetch-tools.sh`.
 
 use std::path::{Path, PathBuf};
 
 /// The workspace root (the directory holding the root `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
+    // This crate lives at <root>/tests/testkit.
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
+    manifest.ancestors().nth(2).unwrap_or(manifest).to_path_buf()
 }
 
 /// Helm 3: `$HELM3_BIN`, else `<workspace>/.cache/tools/helm3/helm`, if it is an existing file.
@@ -23,7 +24,7 @@ pub fn kubectl() -> Option<PathBuf> {
     tool("KUBECTL_BIN", "helm4/kubectl").or_else(|| tool("KUBECTL_BIN", "helm3/kubectl"))
 }
 
-/// Where `scripts/fetch-tools.sh` puts the binaries.
+/// Where `.ci/fetch-tools.sh` puts the binaries.
 pub fn tools_dir() -> PathBuf {
     workspace_root().join(".cache").join("tools")
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 pub fn release_binary(name: &str, package: &str) -> Result<PathBuf, String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     let bin = target.join("release").join(name);
     if bin.is_file() {
         Ok(bin)
