@@ -1,34 +1,39 @@
 //! `cargo xtask bench <target>`: release binaries first, then the bench runner.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::cli::BenchArgs;
-use crate::context::{Cmd, Context, Failure};
+use crate::context::Context;
+use crate::exit::Failure;
+use crate::tools::cargo;
 
-/// Builds backend and frontend in release mode, then runs `bench <target>`.
-pub fn run(ctx: &Context, args: &BenchArgs) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let steps = [
-        Cmd::new(&cargo).args(["build", "--release", "-p", "backend", "-p", "frontend"]),
-        Cmd::new(&cargo)
-            .args(["run", "--release", "-p", "bench", "--"])
-            .arg(&args.target),
-    ];
-    for c in steps {
-        let c = c.cwd(&ctx.root).mutating();
-        if ctx.dry_run {
-            ctx.runner.output(&c)?;
-            continue;
+impl BenchArgs {
+    /// Builds backend and frontend in release mode, then runs `bench <target>`.
+    pub fn run(&self, ctx: &Context) -> Result<()> {
+        let sh = ctx.sh()?;
+        let target = self.target.as_str();
+        let steps = [
+            cargo::run(
+                &sh,
+                &ctx.root,
+                &["build", "--release", "-p", "backend", "-p", "frontend"],
+            ),
+            cargo::run(
+                &sh,
+                &ctx.root,
+                &["run", "--release", "-p", "bench", "--", target],
+            ),
+        ];
+        for c in steps {
+            if ctx.dry_run {
+                ctx.run(&c)?;
+                continue;
+            }
+            eprintln!("==> {}", c.display());
+            if !ctx.runner.run_inherited(&c)? {
+                return Err(Failure::step(format!("`{}` failed", c.display())).into());
+            }
         }
-        eprintln!("==> {}", c.display());
-        let st = std::process::Command::new(&c.program)
-            .args(&c.args)
-            .current_dir(&ctx.root)
-            .status()
-            .with_context(|| format!("running `{}`", c.display()))?;
-        if !st.success() {
-            return Err(Failure::step(format!("`{}` failed", c.display())).into());
-        }
+        Ok(())
     }
-    Ok(())
 }

@@ -10,7 +10,10 @@ use anyhow::{Context as _, Result};
 use serde::Deserialize;
 
 use crate::cli::CleanArgs;
-use crate::context::{Cmd, Context, Failure};
+use crate::context::Context;
+use crate::exit::Failure;
+use crate::pipeline::forward;
+use crate::process::{interrupt, Call};
 use crate::tools::minikube::{self, ClusterState};
 use crate::tools::{docker, helm, kubectl};
 
@@ -45,21 +48,21 @@ impl From<&CleanArgs> for Options {
 /// One thing to remove and how.
 #[derive(Debug, Clone)]
 pub enum Removal {
-    /// A `kubectl port-forward` deploy left running, recorded in a pid file.
+    /// A `kubectl port-forward` that a running deploy supervises, recorded in a pid file.
     Forward {
-        /// Process id.
-        pid: u32,
+        /// Process id (none while the supervisor restarts it).
+        pid: Option<u32>,
         /// Its pid file.
         pid_file: PathBuf,
     },
-    /// A pid file whose process is gone.
+    /// A pid file no live supervisor holds (its deploy ended or crashed): nothing is signalled.
     StalePidFile(PathBuf),
     /// An external command (helm uninstall, kubectl delete namespace, minikube image rm, docker rmi, minikube delete).
     Command {
         /// Human name of the object, e.g. `release todo-backend`.
         what: String,
         /// The command that removes it.
-        cmd: Cmd,
+        cmd: Call,
     },
 }
 
@@ -67,7 +70,8 @@ impl Removal {
     /// Human name of what goes away.
     pub fn describe(&self) -> String {
         match self {
-            Removal::Forward { pid, .. } => format!("port-forward (pid {pid})"),
+            Removal::Forward { pid: Some(pid), .. } => format!("port-forward (pid {pid})"),
+            Removal::Forward { pid: None, .. } => "port-forward (restarting)".to_string(),
             Removal::StalePidFile(p) => format!("stale pid file {}", p.display()),
             Removal::Command { what, .. } => what.clone(),
         }
@@ -94,29 +98,19 @@ pub fn forward_pid_files(root: &Path, profile: &str) -> Vec<PathBuf> {
     files
 }
 
-/// True when `pid` runs a `kubectl port-forward` (so a recycled pid is never killed).
-pub fn is_port_forward(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|raw| {
-            let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
-            args.iter().any(|a| *a == b"port-forward")
-        })
-        .unwrap_or(false)
-}
-
 fn forward_removals(root: &Path, profile: &str) -> Vec<Removal> {
     forward_pid_files(root, profile)
         .into_iter()
         .map(|file| {
+            if !forward::supervised(&file) {
+                return Removal::StalePidFile(file);
+            }
             let pid = std::fs::read_to_string(&file)
                 .ok()
                 .and_then(|s| s.trim().parse::<u32>().ok());
-            match pid.filter(|p| is_port_forward(*p)) {
-                Some(pid) => Removal::Forward {
-                    pid,
-                    pid_file: file,
-                },
-                None => Removal::StalePidFile(file),
+            Removal::Forward {
+                pid,
+                pid_file: file,
             }
         })
         .collect()
@@ -185,7 +179,8 @@ pub fn local_images(stdout: &str) -> Vec<String> {
 pub fn plan(ctx: &Context, opts: &Options) -> Result<(Vec<Removal>, Vec<String>)> {
     let mut removals = forward_removals(&ctx.root, &ctx.profile);
     let mut notes = Vec::new();
-    let status = ctx.runner.output(&minikube::status(&ctx.profile))?;
+    let sh = ctx.sh()?;
+    let status = ctx.run(&minikube::status(&sh, &ctx.profile))?;
     let state = minikube::parse_status(status.code, &status.stdout)?;
     match &state {
         ClusterState::Missing => notes.push(format!(
@@ -202,24 +197,12 @@ pub fn plan(ctx: &Context, opts: &Options) -> Result<(Vec<Removal>, Vec<String>)
         ClusterState::Running => removals.extend(cluster_removals(ctx, &mut notes)?),
     }
     if opts.images {
-        let list = Cmd::new(&docker::program()).args([
-            "image",
-            "ls",
-            "--format",
-            "{{json .}}",
-            "--filter",
-            "reference=todo-backend",
-            "--filter",
-            "reference=todo-frontend",
-        ]);
-        let out = ctx.runner.output(&list)?;
+        let out = ctx.run(&docker::image_ls(&sh, &REPOSITORIES))?;
         if out.ok() {
             for tag in local_images(&out.stdout) {
                 removals.push(Removal::Command {
                     what: format!("local image {tag}"),
-                    cmd: Cmd::new(&docker::program())
-                        .args(["image", "rm", &tag])
-                        .mutating(),
+                    cmd: docker::image_rm(&sh, &tag),
                 });
             }
         } else {
@@ -229,9 +212,7 @@ pub fn plan(ctx: &Context, opts: &Options) -> Result<(Vec<Removal>, Vec<String>)
     if opts.cluster && state != ClusterState::Missing {
         removals.push(Removal::Command {
             what: format!("Minikube profile {} (the whole cluster)", ctx.profile),
-            cmd: Cmd::new("minikube")
-                .args(["delete", "-p", &ctx.profile])
-                .mutating(),
+            cmd: minikube::delete(&sh, &ctx.profile),
         });
     }
     Ok((removals, notes))
@@ -239,36 +220,24 @@ pub fn plan(ctx: &Context, opts: &Options) -> Result<(Vec<Removal>, Vec<String>)
 
 fn cluster_removals(ctx: &Context, notes: &mut Vec<String>) -> Result<Vec<Removal>> {
     let mut out = Vec::new();
+    let sh = ctx.sh()?;
+    let (p, ns) = (&ctx.profile, &ctx.namespace);
     for release in RELEASES {
-        let st = ctx
-            .runner
-            .output(&helm::status(release, &ctx.namespace, &ctx.profile))?;
-        if st.ok() {
+        if ctx.run(&helm::status(&sh, release, ns, p))?.ok() {
             out.push(Removal::Command {
-                what: format!("release {release} (namespace {})", ctx.namespace),
-                cmd: helm::uninstall(release, &ctx.namespace, &ctx.profile).arg("--wait"),
+                what: format!("release {release} (namespace {ns})"),
+                cmd: helm::uninstall(&sh, release, ns, p, true),
             });
         }
     }
-    let ns = ctx
-        .runner
-        .output(&kubectl::get_namespace(&ctx.profile, &ctx.namespace))?;
-    if ns.ok() && namespace_is_ours(&ns.stdout)? {
+    let got = ctx.run(&kubectl::get_namespace(&sh, p, ns))?;
+    if got.ok() && namespace_is_ours(&got.stdout)? {
         out.push(Removal::Command {
-            what: format!("namespace {} (created by deploy)", ctx.namespace),
-            cmd: Cmd::new("kubectl")
-                .args([
-                    "--context",
-                    &ctx.profile,
-                    "delete",
-                    "namespace",
-                    &ctx.namespace,
-                    "--ignore-not-found",
-                ])
-                .mutating(),
+            what: format!("namespace {ns} (created by deploy)"),
+            cmd: kubectl::delete_namespace(&sh, p, ns),
         });
     }
-    let ls = ctx.runner.output(&minikube::image_ls(&ctx.profile))?;
+    let ls = ctx.run(&minikube::image_ls(&sh, p))?;
     let images = if ls.ok() {
         minikube::parse_image_ls(&ls.stdout).map_err(|e| format!("{e:#}"))
     } else {
@@ -280,9 +249,7 @@ fn cluster_removals(ctx: &Context, notes: &mut Vec<String>) -> Result<Vec<Remova
             for tag in cluster_images(&images) {
                 out.push(Removal::Command {
                     what: format!("cluster image {tag}"),
-                    cmd: Cmd::new("minikube")
-                        .args(["-p", &ctx.profile, "image", "rm", &tag])
-                        .mutating(),
+                    cmd: minikube::image_rm(&sh, p, &tag),
                 });
             }
         }
@@ -316,22 +283,47 @@ fn confirm_cluster_delete(profile: &str, yes: bool) -> Result<()> {
 
 fn remove(ctx: &Context, r: &Removal) -> Result<()> {
     match r {
-        Removal::Forward { pid, pid_file } => {
-            crate::context::kill_group(*pid);
-            std::fs::remove_file(pid_file)
-                .with_context(|| format!("removing {}", pid_file.display()))
-        }
+        Removal::Forward { pid, pid_file } => stop_forward(*pid, pid_file),
         Removal::StalePidFile(f) => {
+            let _ = std::fs::remove_file(forward::lock_file(f));
             std::fs::remove_file(f).with_context(|| format!("removing {}", f.display()))
         }
         Removal::Command { cmd, .. } => {
-            let out = ctx.runner.output(cmd)?;
+            let out = ctx.run(cmd)?;
             if out.ok() || kubectl::is_not_found(&out.stderr) {
                 Ok(())
             } else {
-                anyhow::bail!("{}", out.reason())
+                anyhow::bail!("{}", cmd.redact(&out.reason()))
             }
         }
+    }
+}
+
+/// Stops a supervised forward: the pid file goes first (the supervisor restarts nothing without it), then
+/// the kubectl process group; then waits until the supervisor let go of its lock. A supervisor that was
+/// just restarting writes the pid file again: that forward is stopped too.
+fn stop_forward(pid: Option<u32>, pid_file: &Path) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut pid = pid;
+    loop {
+        let _ = std::fs::remove_file(pid_file);
+        if let Some(p) = pid.take() {
+            interrupt::stop(p, None, interrupt::GRACE);
+        }
+        if !forward::supervised(pid_file) {
+            let _ = std::fs::remove_file(forward::lock_file(pid_file));
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "the xtask supervising {} did not let go within 15 s",
+                pid_file.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        pid = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
     }
 }
 
@@ -349,8 +341,14 @@ fn say(ctx: &Context, event: &str, what: &str, detail: Option<&str>) {
     }
 }
 
-/// Runs the subcommand.
-pub fn run(ctx: &Context, args: &CleanArgs) -> Result<()> {
+impl CleanArgs {
+    /// Runs `cargo xtask clean`.
+    pub fn run(&self, ctx: &Context) -> Result<()> {
+        run(ctx, self)
+    }
+}
+
+fn run(ctx: &Context, args: &CleanArgs) -> Result<()> {
     let opts = Options::from(args);
     let (removals, notes) = plan(ctx, &opts)?;
     for n in &notes {
@@ -473,11 +471,10 @@ mod tests {
             .filter_map(|p| p.file_name()?.to_str())
             .collect();
         assert_eq!(names, ["forward-todo.backend.pid", "forward-todo.pid"]);
-        // The pid does not run a port-forward: the file is stale, no process is touched.
+        // No supervisor holds their locks: the files are stale, no process is touched.
         let removals = forward_removals(dir.path(), "todo");
         assert!(removals
             .iter()
             .all(|r| matches!(r, Removal::StalePidFile(_))));
-        assert!(!is_port_forward(std::process::id()));
     }
 }

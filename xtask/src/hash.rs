@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 
+use crate::process::Runner;
+use crate::tools::git;
+
 /// What goes into one image.
 #[derive(Debug, Clone)]
 pub struct ImageInputs {
@@ -19,8 +22,8 @@ pub struct ImageInputs {
 }
 
 /// The image tag: first 12 hex of the sha256 over the inputs.
-pub fn image_tag(inputs: &ImageInputs) -> Result<String> {
-    let files = input_files(inputs)?;
+pub fn image_tag(runner: &Runner, inputs: &ImageInputs) -> Result<String> {
+    let files = input_files(runner, inputs)?;
     let mut h = Sha256::new();
     for rel in &files {
         let bytes = std::fs::read(inputs.root.join(rel))
@@ -36,7 +39,7 @@ pub fn image_tag(inputs: &ImageInputs) -> Result<String> {
 }
 
 /// The sorted list of input files, relative to the root.
-pub fn input_files(inputs: &ImageInputs) -> Result<Vec<PathBuf>> {
+pub fn input_files(runner: &Runner, inputs: &ImageInputs) -> Result<Vec<PathBuf>> {
     let root = &inputs.root;
     let mut dirs = vec![inputs.crate_dir.clone()];
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
@@ -68,7 +71,7 @@ pub fn input_files(inputs: &ImageInputs) -> Result<Vec<PathBuf>> {
         }
     }
     for dir in &seen {
-        files.extend(list_dir(root, dir)?);
+        files.extend(list_dir(runner, root, dir)?);
     }
     Ok(files.into_iter().collect())
 }
@@ -123,33 +126,21 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-/// Files under `dir`: git's view (tracked + untracked, ignored excluded) when in a git checkout, else a walk
-/// that skips `target/` and hidden directories.
-fn list_dir(root: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
-    if root.join(".git").exists() {
-        let out = std::process::Command::new("git")
-            .args([
-                "ls-files",
-                "-z",
-                "--cached",
-                "--others",
-                "--exclude-standard",
-                "--",
-            ])
-            .arg(dir)
-            .current_dir(root)
-            .output();
-        if let Ok(out) = out {
-            if out.status.success() {
-                return Ok(out
-                    .stdout
-                    .split(|b| *b == 0)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| PathBuf::from(String::from_utf8_lossy(s).into_owned()))
-                    // Deleted-but-tracked files are listed by --cached; they are not inputs.
-                    .filter(|p| root.join(p).is_file())
-                    .collect());
-            }
+/// Files under `dir`: git's view (tracked + untracked, ignored excluded) when in a git checkout with git
+/// installed, else a walk that skips `target/` and hidden directories.
+fn list_dir(runner: &Runner, root: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
+    if root.join(".git").exists() && crate::tools::available("git") {
+        let sh = xshell::Shell::new().context("reading the current directory")?;
+        let out = runner.output(&git::ls_files(&sh, root, dir))?;
+        if out.ok() {
+            return Ok(out
+                .stdout
+                .split('\0')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                // Deleted-but-tracked files are listed by --cached; they are not inputs.
+                .filter(|p| root.join(p).is_file())
+                .collect());
         }
     }
     let mut out = Vec::new();
@@ -227,7 +218,8 @@ mod tests {
     #[test]
     fn inputs_are_sorted_and_include_path_deps_only() {
         let t = ws();
-        let files = input_files(&inputs(t.path())).unwrap_or_default();
+        let files =
+            input_files(&Runner::new(false, false, false), &inputs(t.path())).unwrap_or_default();
         let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
         assert_eq!(
             names,
@@ -246,13 +238,19 @@ mod tests {
     #[test]
     fn tag_changes_with_inputs_only() {
         let t = ws();
-        let a = image_tag(&inputs(t.path())).unwrap_or_default();
+        let a = image_tag(&Runner::new(false, false, false), &inputs(t.path())).unwrap_or_default();
         assert_eq!(a.len(), 12);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         write(t.path(), "frontend/src/main.rs", "changed");
         write(t.path(), "testkit/src/lib.rs", "changed");
-        assert_eq!(image_tag(&inputs(t.path())).unwrap_or_default(), a);
+        assert_eq!(
+            image_tag(&Runner::new(false, false, false), &inputs(t.path())).unwrap_or_default(),
+            a
+        );
         write(t.path(), "agent/src/lib.rs", "changed");
-        assert_ne!(image_tag(&inputs(t.path())).unwrap_or_default(), a);
+        assert_ne!(
+            image_tag(&Runner::new(false, false, false), &inputs(t.path())).unwrap_or_default(),
+            a
+        );
     }
 }

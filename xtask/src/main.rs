@@ -4,12 +4,13 @@ mod bench_cmd;
 mod clean;
 mod cli;
 mod context;
-mod curl;
 mod diagnose;
+mod exit;
 mod hash;
 mod http;
 mod kube;
 mod pipeline;
+mod process;
 mod progress;
 mod secrets;
 mod test_cmd;
@@ -19,7 +20,8 @@ mod validate;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::context::{exit_code_of, Context};
+use crate::context::Context;
+use crate::exit::{exit_code_of, final_message};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -27,42 +29,43 @@ fn main() {
         Err(e) => {
             let _ = e.print();
             std::process::exit(if e.use_stderr() {
-                context::EXIT_USAGE
+                exit::EXIT_USAGE
             } else {
-                context::EXIT_OK
+                exit::EXIT_OK
             });
         }
     };
-    if let Err(e) = context::install_ctrlc() {
+    if let Err(e) = process::interrupt::install_handler() {
         eprintln!("warning: {e:#}");
     }
     let code = match run(&cli) {
-        Ok(()) => context::EXIT_OK,
+        Ok(()) => exit::EXIT_OK,
         Err(e) => {
             let code = exit_code_of(&e);
-            if !cli.global.json {
-                eprintln!("error: {e:#}");
-            } else {
+            let message = final_message(&e);
+            if cli.global.json {
                 println!(
                     "{}",
-                    serde_json::json!({"event": "error", "message": format!("{e:#}"), "exit_code": code})
+                    serde_json::json!({"event": "error", "message": message, "exit_code": code})
                 );
+            } else {
+                eprintln!("error: {message}");
             }
             code
         }
     };
-    context::interrupt().cleanup();
+    process::interrupt::cleanup();
     std::process::exit(code);
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let ctx = Context::new(&cli.global)?;
     match &cli.command {
-        Command::Deploy(a) => pipeline::deploy(&ctx, a),
-        Command::Validate(a) => validate::run(&ctx, a),
-        Command::Clean(a) => clean::run(&ctx, a),
-        Command::Diagnose(a) => diagnose::run(&ctx, a),
-        Command::Test(a) => test_cmd::run(&ctx, a),
-        Command::Bench(a) => bench_cmd::run(&ctx, a),
+        Command::Deploy(a) => a.run(&ctx),
+        Command::Validate(a) => a.run(&ctx),
+        Command::Clean(a) => a.run(&ctx),
+        Command::Diagnose(a) => a.run(&ctx),
+        Command::Test(a) => a.run(&ctx),
+        Command::Bench(a) => a.run(&ctx),
     }
 }

@@ -128,6 +128,10 @@ impl Reporter {
                 };
                 emit(json!({"event": event, "step": step, "duration_ms": ms, key: text}));
             }
+            // A failure's diagnosis goes to stderr, once; the summary after it shows its first line only.
+            Mode::Plain if matches!(outcome, Outcome::Failed(_)) => {
+                eprintln!("[{step}] {} ({})", describe(&outcome), fmt_dur(duration))
+            }
             Mode::Plain => println!("[{step}] {} ({})", describe(&outcome), fmt_dur(duration)),
             Mode::Tty => {
                 let mark = match (&outcome, self.color) {
@@ -146,7 +150,11 @@ impl Reporter {
                 if let Some(b) = self.bar.take() {
                     b.finish_and_clear();
                 }
-                println!("{line}");
+                if matches!(outcome, Outcome::Failed(_)) {
+                    eprintln!("{line}");
+                } else {
+                    println!("{line}");
+                }
             }
         }
         self.rows.push(Row {

@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use crate::context::interrupt;
+use crate::process::interrupt;
 
 /// The secret settings the deploy knows about.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -109,59 +108,44 @@ pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A 0600 temp file removed on drop and on Ctrl-C.
+/// A temp file only its owner can read (0600 on Unix, by `tempfile`), removed on drop and on Ctrl-C.
 #[derive(Debug)]
 pub struct TempValues {
-    path: PathBuf,
+    file: tempfile::NamedTempFile,
 }
 
 impl TempValues {
-    /// Writes `value` as JSON (valid YAML) into a fresh file created 0600 (never readable by others, not even
-    /// for a moment), in the temp dir.
+    /// Writes `value` as JSON (valid YAML) into a fresh file in the temp dir.
     pub fn write(prefix: &str, value: &serde_json::Value) -> Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
-        static SEQ: AtomicU64 = AtomicU64::new(0);
         let text = serde_json::to_string_pretty(value).context("encoding values")?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        for _ in 0..16 {
-            let n = SEQ.fetch_add(1, Ordering::SeqCst);
-            let path = std::env::temp_dir()
-                .join(format!("{prefix}{}-{nanos:x}-{n}.yaml", std::process::id()));
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path);
-            let mut file = match file {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
-            };
-            interrupt().register_temp(path.clone());
-            let me = Self { path };
-            file.write_all(text.as_bytes())
-                .context("writing the temporary values file")?;
-            file.flush().context("writing the temporary values file")?;
-            return Ok(me);
-        }
-        anyhow::bail!(
-            "could not create a temporary values file in {}",
-            std::env::temp_dir().display()
-        )
+        let file = tempfile::Builder::new()
+            .prefix(prefix)
+            .suffix(".yaml")
+            .tempfile()
+            .with_context(|| {
+                format!(
+                    "creating a temporary values file in {}",
+                    std::env::temp_dir().display()
+                )
+            })?;
+        interrupt::register_temp(file.path());
+        let mut me = Self { file };
+        me.file
+            .write_all(text.as_bytes())
+            .and_then(|()| me.file.flush())
+            .context("writing the temporary values file")?;
+        Ok(me)
     }
     /// Its path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 }
 
 impl Drop for TempValues {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-        interrupt().unregister_temp(&self.path);
+        // The file itself goes when `file` drops, right after this.
+        interrupt::unregister_temp(self.file.path());
     }
 }
 
@@ -197,6 +181,7 @@ mod tests {
         assert_eq!(Secrets::default().backend_values(), serde_json::json!({}));
     }
 
+    #[cfg(unix)]
     #[test]
     fn temp_file_is_0600_and_removed_on_drop() {
         use std::os::unix::fs::PermissionsExt;

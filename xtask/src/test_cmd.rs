@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::cli::TestArgs;
-use crate::context::{Cmd, Context, Failure};
+use crate::context::Context;
+use crate::exit::Failure;
+use crate::tools::cargo;
 
 /// One stage of the test command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +63,15 @@ pub fn stages(fast: bool) -> Vec<Stage> {
     }
 }
 
-/// Runs the stages with inherited output, printing timings and a summary.
-pub fn run(ctx: &Context, args: &TestArgs) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+impl TestArgs {
+    /// Runs `cargo xtask test`: the stages with inherited output, printing timings and a summary.
+    pub fn run(&self, ctx: &Context) -> Result<()> {
+        run(ctx, self)
+    }
+}
+
+fn run(ctx: &Context, args: &TestArgs) -> Result<()> {
+    let sh = ctx.sh()?;
     let plan = stages(args.fast);
     let mut results: Vec<(&str, Duration, bool)> = Vec::new();
     for (i, st) in plan.iter().enumerate() {
@@ -74,16 +82,13 @@ pub fn run(ctx: &Context, args: &TestArgs) -> Result<()> {
             st.name,
             st.args.join(" ")
         );
-        let cmd = Cmd::new(&cargo)
-            .args(st.args.iter().copied())
-            .cwd(&ctx.root)
-            .mutating();
+        let cmd = cargo::run(&sh, &ctx.root, &st.args);
         if ctx.dry_run {
-            ctx.runner.output(&cmd)?;
+            ctx.run(&cmd)?;
             continue;
         }
         let t = Instant::now();
-        let ok = run_inherited(&cmd)?;
+        let ok = ctx.runner.run_inherited(&cmd)?;
         results.push((st.name, t.elapsed(), ok));
         eprintln!(
             "<== {} {} in {:.1}s",
@@ -108,19 +113,6 @@ pub fn run(ctx: &Context, args: &TestArgs) -> Result<()> {
         return Err(Failure::step("a test stage failed").into());
     }
     Ok(())
-}
-
-fn run_inherited(cmd: &Cmd) -> Result<bool> {
-    use anyhow::Context as _;
-    let mut c = std::process::Command::new(&cmd.program);
-    c.args(&cmd.args);
-    if let Some(d) = &cmd.cwd {
-        c.current_dir(d);
-    }
-    let st = c
-        .status()
-        .with_context(|| format!("running `{}`", cmd.display()))?;
-    Ok(st.success())
 }
 
 #[cfg(test)]

@@ -327,39 +327,59 @@ fn stopped_cluster_says_what_remains() {
     assert!(mutating(&c.calls()).is_empty());
 }
 
+/// A pid file that no live xtask holds the lock of (its deploy ended or crashed) is stale: removed, and the
+/// process whose pid it names is left alone, whatever it is (the pid may have been reused by now). The live
+/// case, a forward supervised by `deploy --keep-forward`, is in deploy_pipeline.rs.
 #[test]
-fn port_forward_from_pid_file_is_stopped() {
+fn pid_file_without_a_supervisor_is_removed_and_nothing_is_signalled() {
     let c = Cluster::deployed();
     let cache = c.root().join(".cache/xtask");
     std::fs::create_dir_all(&cache).unwrap_or_else(|e| panic!("{e}"));
-    // A stand-in for `kubectl port-forward`: its argv holds `port-forward`, in its own process group like deploy's.
-    let child = Command::new("sh")
+    // What a crashed deploy could leave: a pid (now some other process, in its own group) and its lock file.
+    let mut other = Command::new("sh")
         .args(["-c", "sleep 30; true", "port-forward"])
         .process_group(0)
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    let pid = child.id();
-    // Reaped at once, like a real forward whose parent (deploy) is gone: no zombie keeps its group alive.
-    let mut child = child;
-    let waiter = std::thread::spawn(move || child.wait());
+    let pid = other.id();
     std::fs::write(cache.join("forward-todo.pid"), format!("{pid}\n"))
         .unwrap_or_else(|e| panic!("{e}"));
-    // A stale file whose pid is not a port-forward: removed, nothing killed.
+    std::fs::write(cache.join("forward-todo.lock"), "").unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(cache.join("forward-todo.backend.pid"), "1\n").unwrap_or_else(|e| panic!("{e}"));
     let o = c.clean(&[], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("removed: stale pid file"), "{out}");
+    assert!(!out.contains("removed: port-forward"), "{out}");
     assert!(
-        text(&o).contains(&format!("removed: port-forward (pid {pid})")),
-        "{}",
-        text(&o)
+        other.try_wait().ok().flatten().is_none(),
+        "a process nobody supervises was signalled"
     );
-    let status = waiter
-        .join()
-        .unwrap_or_else(|_| panic!("waiter panicked"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(!status.success(), "the forward was signalled");
+    let _ = other.kill();
+    let _ = other.wait();
+    for f in [
+        "forward-todo.pid",
+        "forward-todo.lock",
+        "forward-todo.backend.pid",
+    ] {
+        assert!(!cache.join(f).exists(), "{f} left");
+    }
+}
+
+#[test]
+fn missing_minikube_is_a_prerequisite_with_its_fix() {
+    let c = Cluster::deployed();
+    std::fs::remove_file(c.dir.path().join("bin/minikube")).unwrap_or_else(|e| panic!("{e}"));
+    let o = c.clean(&[], &[]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
     assert!(
-        !cache.join("forward-todo.pid").exists()
-            && !cache.join("forward-todo.backend.pid").exists()
+        out.contains("minikube not found on PATH: install minikube (https://minikube.sigs.k8s.io/docs/start/)"),
+        "{out}"
+    );
+    assert!(!out.contains("os error"), "{out}");
+    assert!(
+        c.calls().iter().all(|l| !l.contains("uninstall")),
+        "nothing removed"
     );
 }

@@ -649,3 +649,54 @@ fn forward_that_stops_answering_is_detected_by_the_probe_and_restarted() {
     run.assert_code(130);
     assert!(run.stdout.contains("stopped answering"), "{}", run.stdout);
 }
+
+/// `clean` finds the forward a running `deploy --keep-forward` supervises by the lock it holds (no `/proc`),
+/// stops it, and the supervisor does not restart it: the deploy ends by itself.
+#[test]
+fn clean_stops_a_supervised_forward_through_its_lock() {
+    let env = Env::new();
+    let mut deploy = env.spawn(&[
+        "deploy",
+        "--no-smoke",
+        "--port",
+        "0",
+        "--keep-forward",
+        "--json",
+    ]);
+    let pid_file = env.root.join(".cache/xtask/forward-todo.pid");
+    eventually(Duration::from_secs(60), "the forward is supervised", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|s| s.trim().parse::<u32>().is_ok_and(alive))
+    });
+    let forward: u32 = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let run = env.run(&["clean"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout
+            .contains(&format!("removed: port-forward (pid {forward})")),
+        "{}",
+        run.stdout
+    );
+    eventually(Duration::from_secs(10), "the forward is gone", || {
+        !alive(forward)
+    });
+    // The supervisor saw clean's work and let go: deploy --keep-forward ends on its own, successfully.
+    eventually(Duration::from_secs(20), "deploy ends", || {
+        deploy.try_wait().ok().flatten().is_some()
+    });
+    let run = Run::wait(deploy);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("was stopped by clean; not restarting"),
+        "{}",
+        run.stdout
+    );
+    assert!(!pid_file.exists());
+    assert_eq!(
+        env.port_forward_pids().len(),
+        1,
+        "the forward was not restarted"
+    );
+}

@@ -169,39 +169,103 @@ fn unreachable_cluster_is_a_prerequisite_error() {
     );
 }
 
-/// A one-shot OpenAI-compatible server: records the request, answers a chat completion.
+#[test]
+fn missing_kubectl_is_a_prerequisite_with_its_fix() {
+    let d = Double::new("release-healthy.json", "");
+    std::fs::remove_file(d.dir.path().join("kubectl")).unwrap_or_else(|e| panic!("{e}"));
+    let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = empty.path().display().to_string();
+    let o = d.run(&["diagnose"], &[("PATH", &path)]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(
+        out.contains(
+            "kubectl not found on PATH: install kubectl (https://kubernetes.io/docs/tasks/tools/)"
+        ),
+        "{out}"
+    );
+}
+
+const ANSWER: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1764106800,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"The backend cannot start: set DATABASE_URL, then run cargo xtask deploy."},"finish_reason":"stop"}]}"#;
+
+/// Reads one HTTP/1.1 request (head and body) from `stream`, answers a chat completion; returns the request.
+fn serve_one(stream: &mut (impl Read + Write)) -> String {
+    let mut reader = BufReader::new(&mut *stream);
+    let mut head = String::new();
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+        head.push_str(&line);
+    }
+    let mut body = vec![0u8; len];
+    let _ = reader.read_exact(&mut body);
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{ANSWER}",
+        ANSWER.len()
+    );
+    let _ = stream.flush();
+    format!("{head}\r\n{}", String::from_utf8_lossy(&body))
+}
+
+/// A one-shot OpenAI-compatible server over plain HTTP: records the request, answers a chat completion.
 fn fake_openai() -> (String, std::thread::JoinHandle<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    let handle = std::thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return String::new();
-        };
-        let mut reader = BufReader::new(stream);
-        let mut head = String::new();
-        let mut len = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-            head.push_str(&line);
-        }
-        let mut body = vec![0u8; len];
-        let _ = reader.read_exact(&mut body);
-        let answer = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1764106800,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"The backend cannot start: set DATABASE_URL, then run cargo xtask deploy."},"finish_reason":"stop"}]}"#;
-        let mut stream = reader.into_inner();
-        let _ = write!(
-            stream,
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-            answer.len()
-        );
-        format!("{head}\r\n{}", String::from_utf8_lossy(&body))
+    let handle = std::thread::spawn(move || match listener.accept() {
+        Ok((mut stream, _)) => serve_one(&mut stream),
+        Err(_) => String::new(),
     });
     (format!("http://{addr}/v1"), handle)
+}
+
+/// The same server over HTTPS with a self-signed certificate for `localhost`, written as PEM to `ca_file`
+/// for the client to trust (through `SSL_CERT_FILE`, as a corporate CA would be).
+fn fake_openai_tls(ca_file: &Path) -> (String, std::thread::JoinHandle<String>) {
+    use std::sync::Arc;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+        .unwrap_or_else(|e| panic!("certificate: {e}"));
+    std::fs::write(ca_file, cert.cert.pem()).unwrap_or_else(|e| panic!("{e}"));
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap_or_else(|e| panic!("{e}"))
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap_or_else(|e| panic!("{e}"));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let handle = std::thread::spawn(move || {
+        let Ok((tcp, _)) = listener.accept() else {
+            return String::new();
+        };
+        let Ok(conn) = rustls::ServerConnection::new(Arc::new(config)) else {
+            return String::new();
+        };
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let request = serve_one(&mut tls);
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+        request
+    });
+    (format!("https://localhost:{port}/v1"), handle)
+}
+
+/// A PATH with only the kubectl double (and the `cat` it uses): no curl, nothing else.
+fn path_without_curl(d: &Double) -> String {
+    let cat = d.dir.path().join("cat");
+    if !cat.exists() {
+        std::os::unix::fs::symlink("/bin/cat", &cat).unwrap_or_else(|e| panic!("{e}"));
+    }
+    d.dir.path().display().to_string()
 }
 
 #[test]
@@ -211,11 +275,13 @@ fn explain_sends_anonymised_findings_and_prints_the_answer() {
         "connecting to postgres://todo:hunter2-secret@10.96.0.12:5432/todo\npanic: bad AUTH_SECRET=abcdefghijklmnopqrstuvwxyz0123456789\n",
     );
     let (base, server) = fake_openai();
+    let path = path_without_curl(&d);
     let o = d.run(
         &["diagnose", "--explain"],
         &[
             ("OPENAI_API_KEY", "sk-test-0123456789abcdef"),
             ("OPENAI_BASE_URL", &base),
+            ("PATH", &path),
         ],
     );
     let out = text(&o);
@@ -260,85 +326,108 @@ fn explain_without_key_keeps_the_findings() {
     );
 }
 
-/// A curl double in the double's directory: records its argv, its stdin, a copy of the `@file` body with the
-/// file's mode and path, then answers like `curl --write-out "\n%{http_code}"`.
-fn fake_curl(d: &Double) {
-    let dir = d.dir.path();
-    std::fs::write(
-        dir.join("answer.json"),
-        r#"{"choices":[{"message":{"role":"assistant","content":"Over https: set DATABASE_URL"}}]}"#,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let script = format!(
-        "#!/bin/sh\nd='{dir}'\nprintf '%s\\n' \"$@\" > \"$d/curl-argv\"\ncat > \"$d/curl-stdin\"\n\
-         for a in \"$@\"; do case \"$a\" in @*) f=\"${{a#@}}\"; cp \"$f\" \"$d/curl-body\"; \
-         stat -c %a \"$f\" > \"$d/curl-body-mode\"; printf '%s' \"$f\" > \"$d/curl-body-path\" ;; esac; done\n\
-         cat \"$d/answer.json\"\nprintf '\\n200'\n",
-        dir = dir.display()
-    );
-    write_exe(&dir.join("curl"), &script);
-}
-
 #[test]
-fn explain_over_https_goes_through_curl_with_the_key_on_stdin_only() {
+fn explain_over_https_trusts_the_platform_store_and_needs_no_curl() {
     let d = Double::new(
         "release-crash-loop.json",
         "connecting to postgres://todo:hunter2-secret@10.96.0.12:5432/todo\n",
     );
-    fake_curl(&d);
+    let ca = d.dir.path().join("ca.pem");
+    let (base, server) = fake_openai_tls(&ca);
     let key = "sk-x-0123456789abcdef";
+    let path = path_without_curl(&d);
+    let ca = ca.display().to_string();
     let o = d.run(
-        &["diagnose", "--explain"],
+        &["diagnose", "--explain", "-v"],
         &[
             ("OPENAI_API_KEY", key),
-            ("OPENAI_BASE_URL", "https://api.openai.com/v1"),
-            ("OPENAI_TIMEOUT_SECS", "7"),
+            ("OPENAI_BASE_URL", &base),
+            ("SSL_CERT_FILE", &ca),
+            ("PATH", &path),
         ],
     );
     let out = text(&o);
-    assert!(out.contains("Over https: set DATABASE_URL"), "{out}");
+    let request = server.join().unwrap_or_default();
+    assert!(
+        out.contains("The backend cannot start: set DATABASE_URL"),
+        "{out}"
+    );
     assert!(!out.contains(key), "key printed: {out}");
-    let read = |f: &str| std::fs::read_to_string(d.dir.path().join(f)).unwrap_or_default();
-    let argv = read("curl-argv");
     assert!(
-        argv.ends_with("https://api.openai.com/v1/chat/completions\n"),
-        "{argv}"
+        request.starts_with("POST /v1/chat/completions "),
+        "{request}"
     );
-    assert!(argv.contains("--max-time\n7\n"), "{argv}");
-    assert!(!argv.contains(key), "key on curl's command line: {argv}");
     assert!(
-        read("curl-stdin").contains(&format!("header = \"Authorization: Bearer {key}\"")),
-        "{}",
-        read("curl-stdin")
+        request
+            .to_ascii_lowercase()
+            .contains(&format!("authorization: bearer {key}")),
+        "the key goes in the header: {request}"
     );
-    let body = read("curl-body");
+    let body = request.split("\r\n\r\n").nth(1).unwrap_or("");
     assert!(body.contains("crash-loop"), "{body}");
     assert!(
         !body.contains("hunter2-secret") && !body.contains(key),
         "{body}"
     );
-    assert_eq!(read("curl-body-mode").trim(), "600");
-    let body_path = read("curl-body-path");
-    assert!(!body_path.is_empty());
+    // Nothing but kubectl was started: the request came from the xtask itself.
     assert!(
-        !Path::new(&body_path).exists(),
-        "body file {body_path} left behind"
+        d.calls().iter().all(|c| c.starts_with("kubectl ")),
+        "{:?}",
+        d.calls()
     );
 }
 
 #[test]
-fn explain_over_https_without_curl_says_how_to_fix() {
+fn explain_over_https_refuses_a_certificate_nobody_trusts() {
     let d = Double::new("release-oom-killed.json", "");
-    // Only the double's directory on PATH: kubectl (the double) and the cat it uses, no curl.
-    std::os::unix::fs::symlink("/bin/cat", d.dir.path().join("cat"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let path = d.dir.path().display().to_string();
+    let ca = d.dir.path().join("ca.pem");
+    let (base, server) = fake_openai_tls(&ca);
+    let path = path_without_curl(&d);
     let o = d.run(
         &["diagnose", "--explain"],
-        &[("OPENAI_API_KEY", "sk-x-0123456789abc"), ("PATH", &path)],
+        &[
+            ("OPENAI_API_KEY", "sk-x-0123456789abc"),
+            ("OPENAI_BASE_URL", &base),
+            ("PATH", &path),
+        ],
     );
     let out = text(&o);
-    assert_eq!(o.status.code(), Some(3), "{out}");
+    // The TLS handshake fails before any request: the server saw nothing, the key went nowhere.
+    let request = server.join().unwrap_or_default();
+    assert!(
+        !request.contains("POST"),
+        "a request got through: {request}"
+    );
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("[oom-killed]"), "the findings stay: {out}");
+    assert!(
+        out.contains(&format!("--explain: cannot reach {base}/chat/completions")),
+        "{out}"
+    );
+    assert!(out.to_lowercase().contains("certificate"), "{out}");
+    assert!(!out.contains("sk-x-0123456789abc"), "{out}");
+}
+
+#[test]
+fn explain_gives_up_after_the_timeout() {
+    let d = Double::new("release-oom-killed.json", "");
+    // Accepts and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let hold = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+    let base = format!("http://{addr}/v1");
+    let path = path_without_curl(&d);
+    let o = d.run(
+        &["diagnose", "--explain"],
+        &[
+            ("OPENAI_API_KEY", "sk-x-0123456789abc"),
+            ("OPENAI_BASE_URL", &base),
+            ("OPENAI_TIMEOUT_SECS", "1"),
+            ("PATH", &path),
+        ],
+    );
+    let out = text(&o);
+    assert!(out.contains("timed out after 1 s"), "{out}");
     assert!(out.contains("[oom-killed]"), "{out}");
-    assert!(out.contains("curl is not on PATH"), "{out}");
+    drop(hold.join());
 }

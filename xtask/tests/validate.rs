@@ -212,7 +212,7 @@ fn broken_charts_and_dockerfiles_fail_with_fixes() {
 }
 
 #[test]
-fn missing_helm_fails_the_chart_checks() {
+fn missing_helm_fails_the_chart_checks_as_a_prerequisite() {
     let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["validate", "--offline", "--json"])
@@ -221,10 +221,16 @@ fn missing_helm_fails_the_chart_checks() {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    // The missing tool is a prerequisite, as in deploy's preflight: exit 3 with the same message and fix.
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert_eq!(
         outcome(&checks(&o), "charts"),
         "fail helm not found on PATH"
+    );
+    assert!(
+        text(&o).contains("helm not found on PATH: install Helm 3.8+ or Helm 4 (https://helm.sh/docs/intro/install/)"),
+        "{}",
+        text(&o)
     );
 }
 

@@ -72,6 +72,12 @@ impl State {
             }
         }
     }
+    /// Removes an image from a store.
+    pub fn remove_image(&mut self, store: &str, image: &str) {
+        if let Some(a) = self.0["images"][store].as_array_mut() {
+            a.retain(|v| v.as_str() != Some(image));
+        }
+    }
     /// Releases by name.
     pub fn releases(&self) -> BTreeMap<String, Value> {
         self.0["releases"]

@@ -4,7 +4,8 @@ use anyhow::{Context as _, Result};
 use serde::Deserialize;
 
 use super::snapshot::Snapshot;
-use crate::context::{Cmd, Context};
+use crate::context::Context;
+use crate::exit::Failure;
 use crate::kube::{
     parse_items, Deployment, EndpointSlice, Endpoints, Event, PersistentVolumeClaim, Pod, Service,
 };
@@ -13,20 +14,6 @@ use crate::tools::kubectl;
 /// The kinds one `kubectl get` fetches (a mixed `List`).
 pub const KINDS: &str =
     "pods,deployments,services,endpoints,endpointslices,persistentvolumeclaims,events";
-
-/// `kubectl --context P --namespace NS get <KINDS> -o json`.
-pub fn get_all(context: &str, namespace: &str) -> Cmd {
-    Cmd::new("kubectl").args([
-        "--context",
-        context,
-        "--namespace",
-        namespace,
-        "get",
-        KINDS,
-        "-o",
-        "json",
-    ])
-}
 
 #[derive(Deserialize)]
 struct Kind {
@@ -95,10 +82,10 @@ pub fn crashed_containers(snap: &Snapshot) -> Vec<(String, String)> {
 
 /// Gathers the snapshot of `ctx.namespace` through kubectl (read-only, so it also runs under --dry-run).
 pub fn collect(ctx: &Context, tail: u32) -> Result<Snapshot> {
-    let cmd = get_all(&ctx.profile, &ctx.namespace);
-    let out = ctx.runner.output(&cmd)?;
+    let sh = ctx.sh()?;
+    let out = ctx.run(&kubectl::get(&sh, &ctx.profile, &ctx.namespace, KINDS))?;
     if !out.ok() {
-        return Err(crate::context::Failure::prereq(format!(
+        return Err(Failure::prereq(format!(
             "cannot read namespace {} in kube context {}: {} (is the cluster running? `minikube -p {} status`)",
             ctx.namespace,
             ctx.profile,
@@ -109,9 +96,17 @@ pub fn collect(ctx: &Context, tail: u32) -> Result<Snapshot> {
     }
     let mut snap = snapshot_from_json(&out.stdout, &ctx.namespace, &ctx.profile)?;
     for (pod, container) in crashed_containers(&snap) {
-        let logs = kubectl::logs(&ctx.profile, &ctx.namespace, &pod, &container, tail, true);
+        let logs = kubectl::logs(
+            &sh,
+            &ctx.profile,
+            &ctx.namespace,
+            &pod,
+            &container,
+            tail,
+            true,
+        );
         // Logs are evidence, not a precondition: a pod deleted meanwhile just has none.
-        if let Ok(out) = ctx.runner.output(&logs) {
+        if let Ok(out) = ctx.run(&logs) {
             if out.ok() {
                 snap.logs.insert(format!("{pod}/{container}"), out.stdout);
             }

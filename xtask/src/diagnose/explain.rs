@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use super::finding::Finding;
 use super::redact::redact;
-use crate::context::Runner;
 
 /// Where and how to ask; from the same variables the backend reads.
 #[derive(Clone)]
@@ -47,7 +46,13 @@ impl Settings {
             api_key,
             base_url: var("OPENAI_BASE_URL", "https://api.openai.com/v1"),
             model: var("OPENAI_MODEL", "gpt-4o-mini"),
-            timeout: Duration::from_secs(var("OPENAI_TIMEOUT_SECS", "30").parse().unwrap_or(30)),
+            // The backend accepts 1..=600; the same range here, so a typo cannot mean "no time at all".
+            timeout: Duration::from_secs(
+                var("OPENAI_TIMEOUT_SECS", "30")
+                    .parse::<u64>()
+                    .unwrap_or(30)
+                    .clamp(1, 600),
+            ),
         })
     }
 }
@@ -87,9 +92,9 @@ struct Message {
     content: Option<String>,
 }
 
-/// POSTs the anonymised findings to `{base_url}/chat/completions` and returns the model's answer; https goes
-/// through curl (the xtask has no TLS stack), plain http through the built-in client.
-pub fn explain(runner: &Runner, settings: &Settings, findings: &[Finding]) -> Result<String> {
+/// POSTs the anonymised findings to `{base_url}/chat/completions` and returns the model's answer. The key
+/// travels in the Authorization header only: never on a command line, never in an error message.
+pub fn explain(settings: &Settings, findings: &[Finding]) -> Result<String> {
     let url = format!(
         "{}/chat/completions",
         settings.base_url.trim_end_matches('/')
@@ -102,21 +107,27 @@ pub fn explain(runner: &Runner, settings: &Settings, findings: &[Finding]) -> Re
             {"role": "user", "content": prompt(findings)},
         ],
     });
-    let auth = format!("Bearer {}", settings.api_key);
-    let headers = [("Authorization", auth.as_str())];
-    let (status, answer) = if url.starts_with("https://") {
-        crate::curl::post(runner, &url, &headers, &body, settings.timeout).context("--explain")?
-    } else {
-        let r = crate::http::request(
-            "POST",
-            &url,
-            &headers,
-            Some(&body.to_string()),
-            settings.timeout,
+    let client = crate::http::remote(settings.timeout).context("--explain")?;
+    let response = client
+        .post(&url)
+        .bearer_auth(&settings.api_key)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .send()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--explain: cannot reach {url}: {}",
+                describe(&e, settings.timeout)
+            )
+        })?;
+    let status = response.status().as_u16();
+    let answer = response.text().map_err(|e| {
+        anyhow::anyhow!(
+            "--explain: reading the answer from {url}: {}",
+            describe(&e, settings.timeout)
         )
-        .with_context(|| format!("--explain: cannot reach {url}"))?;
-        (r.status, r.body)
-    };
+    })?;
     if !(200..300).contains(&status) {
         bail!(
             "--explain: {url} answered HTTP {status}: {}",
@@ -131,4 +142,20 @@ pub fn explain(runner: &Runner, settings: &Settings, findings: &[Finding]) -> Re
         .find_map(|c| c.message.content)
         .filter(|c| !c.trim().is_empty())
         .context("--explain: the model answered with no text")
+}
+
+/// A transport error in words, with its cause chain (TLS and DNS errors hide in the sources); reqwest's
+/// errors carry the URL but never the request's headers.
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {} s", timeout.as_secs());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

@@ -23,7 +23,8 @@ pub use services::ready_endpoints;
 pub use snapshot::Snapshot;
 
 use crate::cli::DiagnoseArgs;
-use crate::context::{Context, Failure};
+use crate::context::Context;
+use crate::exit::Failure;
 
 /// Runs every analyzer; findings come out most severe first, causes before symptoms.
 pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
@@ -59,8 +60,15 @@ pub fn render(findings: &[Finding], namespace: &str) -> String {
     out
 }
 
-/// Runs the subcommand: collect, analyze, print, optionally explain; fails when a critical finding exists.
-pub fn run(ctx: &Context, args: &DiagnoseArgs) -> Result<()> {
+impl DiagnoseArgs {
+    /// Runs `cargo xtask diagnose`.
+    pub fn run(&self, ctx: &Context) -> Result<()> {
+        run(ctx, self)
+    }
+}
+
+/// Collect, analyze, print, optionally explain; fails when a critical finding exists.
+fn run(ctx: &Context, args: &DiagnoseArgs) -> Result<()> {
     let snap = collect(ctx, args.tail)?;
     let findings = analyze(&snap);
     if ctx.json {
@@ -74,7 +82,7 @@ pub fn run(ctx: &Context, args: &DiagnoseArgs) -> Result<()> {
     if args.explain {
         match explain::Settings::from_env() {
             Some(settings) => {
-                let text = explain::explain(&ctx.runner, &settings, &findings)?;
+                let text = explain::explain(&settings, &findings)?;
                 if ctx.json {
                     println!(
                         "{}",

@@ -4,7 +4,8 @@
 use anyhow::{Context as _, Result};
 
 use super::{Check, State, Step};
-use crate::context::{Context, Failure};
+use crate::context::Context;
+use crate::exit::Failure;
 use crate::progress::Reporter;
 use crate::tools::minikube::{self, ClusterState, ProfileList, Runtime};
 
@@ -22,7 +23,8 @@ impl Step for Cluster {
 
     fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {
         let p = &ctx.profile;
-        let out = ctx.runner.output(&minikube::status(p))?;
+        let sh = ctx.sh()?;
+        let out = ctx.run(&minikube::status(&sh, p))?;
         let state = minikube::parse_status(out.code, &out.stdout)?;
         let what = match &state {
             ClusterState::Running => None,
@@ -33,9 +35,7 @@ impl Step for Cluster {
             None => format!("profile {p} running"),
             Some(what) => {
                 rep.note(self.name(), &format!("profile {p} {what}; starting it"));
-                let out = ctx
-                    .runner
-                    .output(&minikube::start(p, st.args.cpus, st.args.memory))?;
+                let out = ctx.run(&minikube::start(&sh, p, st.args.cpus, st.args.memory))?;
                 if !out.ok() {
                     return Err(Failure::step(format!(
                         "`minikube -p {p} start` failed: {}",
@@ -53,14 +53,14 @@ impl Step for Cluster {
             st.runtime = Some(Runtime::Other);
             return Ok(detail);
         }
-        let out = ctx.runner.output(&minikube::profile_list())?;
+        let out = ctx.run(&minikube::profile_list(&sh))?;
         let list = ProfileList::parse(&out.stdout)?;
         let runtime = list
             .runtime_of(p)
             .with_context(|| format!("profile {p} is not in `minikube profile list`"))?;
         st.runtime = Some(runtime);
         if runtime == Runtime::Docker {
-            let out = ctx.runner.output(&minikube::docker_env(p))?;
+            let out = ctx.run(&minikube::docker_env(&sh, p))?;
             if !out.ok() {
                 return Err(Failure::step(format!(
                     "`minikube -p {p} docker-env` failed: {}",

@@ -1,19 +1,25 @@
 //! Step 6: a supervised `kubectl port-forward` to the frontend Service (and the backend on request), on the
 //! requested local port or a free one; restarted with backoff when an HTTP probe fails, not only on exit.
+//!
+//! While a forward is supervised, its kubectl pid is in `.cache/xtask/forward-<profile>[.<svc>].pid` and the
+//! supervisor holds an exclusive lock on the matching `.lock` file. `cargo xtask clean` finds a live forward
+//! by that lock (portable: no `/proc`, and a lock dies with its process, so a crashed deploy leaves only a
+//! stale file), stops the pid and removes the pid file, which tells the supervisor not to restart it.
 
-use std::io::Read;
+use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::{poll, Check, State, Step};
-use crate::context::{interrupt, kill_group, Context, Failure, Runner};
+use crate::context::Context;
+use crate::exit::Failure;
+use crate::process::{interrupt, Child, Runner};
 use crate::progress::Reporter;
 use crate::tools::kubectl;
 
@@ -51,69 +57,8 @@ pub fn pick_port(requested: u16) -> Result<(u16, bool)> {
     if requested != 0 && TcpListener::bind(("127.0.0.1", requested)).is_ok() {
         return Ok((requested, false));
     }
-    let l = TcpListener::bind(("127.0.0.1", 0))?;
+    let l = TcpListener::bind(("127.0.0.1", 0)).context("finding a free local port")?;
     Ok((l.local_addr()?.port(), requested != 0))
-}
-
-/// True when something answers HTTP at `url` (any status: the forward itself works).
-pub fn probe(url: &str) -> bool {
-    crate::http::request("GET", url, &[], None, Duration::from_secs(2)).is_ok()
-}
-
-struct Running {
-    pid: u32,
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-fn start(runner: &Runner, ctx: &SupCtx, t: &Target) -> Result<Option<Running>> {
-    let cmd = kubectl::port_forward(&ctx.profile, &ctx.namespace, t.service, t.local, t.remote);
-    let Some(mut child) = runner.spawn(&cmd)? else {
-        return Ok(None);
-    };
-    let pid = child.id();
-    write_pid_file(ctx, t.service, pid);
-    let stderr = Arc::new(Mutex::new(String::new()));
-    // Drain both pipes: kubectl prints a line per connection and would block on a full pipe.
-    if let Some(mut out) = child.stdout.take() {
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while matches!(out.read(&mut buf), Ok(n) if n > 0) {}
-        });
-    }
-    if let Some(mut err) = child.stderr.take() {
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    if s.len() > 8192 {
-                        let cut = s.len() - 4096;
-                        let cut = (cut..s.len()).find(|i| s.is_char_boundary(*i)).unwrap_or(0);
-                        s.drain(..cut);
-                    }
-                }
-            }
-        });
-    }
-    Ok(Some(Running { pid, child, stderr }))
-}
-
-fn stop(r: &mut Running) {
-    kill_group(r.pid);
-    let _ = r.child.wait();
-    interrupt().unregister_child(r.pid);
-}
-
-#[derive(Debug, Clone)]
-struct SupCtx {
-    profile: String,
-    namespace: String,
-    root: PathBuf,
 }
 
 /// Where the pid of a forward is recorded for `cargo xtask clean`:
@@ -129,15 +74,89 @@ pub fn pid_file(root: &Path, profile: &str, service: &str) -> PathBuf {
     root.join(".cache").join("xtask").join(name)
 }
 
-fn write_pid_file(ctx: &SupCtx, service: &str, pid: u32) {
-    let p = pid_file(&ctx.root, &ctx.profile, service);
-    if let Some(d) = p.parent() {
-        let _ = std::fs::create_dir_all(d);
+/// The lock file beside a pid file: held by the supervisor while it supervises.
+pub fn lock_file(pid_file: &Path) -> PathBuf {
+    pid_file.with_extension("lock")
+}
+
+/// True when a live process holds the lock of `pid_file` (its forward is supervised right now).
+pub fn supervised(pid_file: &Path) -> bool {
+    match File::options().write(true).open(lock_file(pid_file)) {
+        Ok(f) => matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        Err(_) => false,
     }
-    if std::fs::write(&p, format!("{pid}\n")).is_ok() {
-        // Removed on Ctrl-C with the temp files; on a normal end by `stop_supervision`.
-        interrupt().register_temp(p);
+}
+
+#[derive(Debug, Clone)]
+struct SupCtx {
+    profile: String,
+    namespace: String,
+    root: PathBuf,
+}
+
+impl SupCtx {
+    fn pid_file(&self, service: &str) -> PathBuf {
+        pid_file(&self.root, &self.profile, service)
     }
+
+    /// Takes the lock that marks `service`'s forward as supervised by this process.
+    fn lock(&self, service: &str) -> Result<File> {
+        let p = lock_file(&self.pid_file(service));
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .with_context(|| format!("opening {}", p.display()))?;
+        match f.try_lock() {
+            Ok(()) => Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Failure::step(format!(
+                "another xtask already forwards svc/{service} for profile {} (it holds {}); \
+                 stop it (Ctrl-C there, or `cargo xtask clean`) and deploy again",
+                self.profile,
+                p.display()
+            ))
+            .into()),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", p.display()))
+            }
+        }
+    }
+
+    fn record(&self, service: &str, pid: u32) {
+        let p = self.pid_file(service);
+        if std::fs::write(&p, format!("{pid}\n")).is_ok() {
+            // Removed on Ctrl-C with the temp files; on a normal end by `retire`.
+            interrupt::register_temp(&p);
+        }
+    }
+
+    fn retire(&self, service: &str) {
+        let p = self.pid_file(service);
+        let _ = std::fs::remove_file(&p);
+        interrupt::unregister_temp(&p);
+    }
+}
+
+fn start(runner: &Runner, sup: &SupCtx, t: &Target) -> Result<Option<Child>> {
+    let sh = xshell::Shell::new().context("reading the current directory")?;
+    let call = kubectl::port_forward(
+        &sh,
+        &sup.profile,
+        &sup.namespace,
+        t.service,
+        t.local,
+        t.remote,
+    );
+    // kubectl prints a line per connection; the runner drains them and keeps the last ones for errors.
+    let Some(child) = runner.start(&call, |_| {})? else {
+        return Ok(None);
+    };
+    sup.record(t.service, child.pid());
+    Ok(Some(child))
 }
 
 /// A running, supervised forward; dropping it ends the forward.
@@ -169,37 +188,37 @@ impl Forward {
         };
         let mut threads = Vec::new();
         for t in &targets {
-            let Some(mut running) = start(&ctx.runner, &sup, t)? else {
+            let lock = if ctx.dry_run {
+                None
+            } else {
+                Some(sup.lock(t.service)?)
+            };
+            let Some(running) = start(&ctx.runner, &sup, t)? else {
                 continue;
             };
             let probe_url = format!("{}{}", t.url(), t.probe_path);
             let up = poll(READY_WITHIN, Duration::from_millis(25), || {
-                if probe(&probe_url) {
+                if crate::http::answers(&probe_url) {
                     return Some(Ok(()));
                 }
-                match running.child.try_wait() {
-                    Ok(Some(_)) => Some(Err(running
-                        .stderr
-                        .lock()
-                        .map(|s| s.trim().to_string())
-                        .unwrap_or_default())),
-                    _ => None,
-                }
+                running
+                    .try_wait()
+                    .map(|_| Err(running.tail(20).join("\n").trim().to_string()))
             });
             match up {
                 Some(Ok(())) => {}
-                Some(Err(stderr)) => {
-                    stop(&mut running);
-                    retire(&sup, t.service);
+                Some(Err(output)) => {
+                    drop(running);
+                    sup.retire(t.service);
                     return Err(Failure::step(format!(
-                        "kubectl port-forward svc/{} exited: {stderr}",
+                        "kubectl port-forward svc/{} exited: {output}",
                         t.service
                     ))
                     .into());
                 }
                 None => {
-                    stop(&mut running);
-                    retire(&sup, t.service);
+                    drop(running);
+                    sup.retire(t.service);
                     return Err(Failure::step(format!(
                         "svc/{} did not answer on {probe_url} within {}s",
                         t.service,
@@ -215,7 +234,9 @@ impl Forward {
             };
             let json = rep.mode() == crate::progress::Mode::Json;
             threads.push(std::thread::spawn(move || {
-                supervise(runner, sup, t, running, flags, json)
+                // The lock lives as long as the supervision: released when this thread ends.
+                let _lock = lock;
+                supervise(&runner, &sup, &t, running, &flags, json)
             }));
         }
         Ok(Self {
@@ -226,9 +247,9 @@ impl Forward {
         })
     }
 
-    /// Blocks until Ctrl-C (the handler ends the process).
+    /// Blocks until Ctrl-C (the handler ends the process) or until `clean` stopped the forward.
     pub fn wait_forever(&mut self) {
-        while !interrupt().is_set() && !self.ended.load(Ordering::SeqCst) {
+        while !interrupt::is_set() && !self.ended.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -249,36 +270,25 @@ struct Flags {
     ended: Arc<AtomicBool>,
 }
 
-fn retire(sup: &SupCtx, service: &str) {
-    let p = pid_file(&sup.root, &sup.profile, service);
-    let _ = std::fs::remove_file(&p);
-    interrupt().unregister_temp(&p);
+/// Sleeps until `until`, or less when asked to stop; false when asked to stop.
+fn pause(until: Instant, stop: &AtomicBool) -> bool {
+    while Instant::now() < until {
+        if stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    !stop.load(Ordering::SeqCst)
 }
 
-fn supervise(
-    runner: Runner,
-    sup: SupCtx,
-    t: Target,
-    mut running: Running,
-    flags: Flags,
-    json: bool,
-) {
-    let Flags {
-        stop: stop_flag,
-        ended,
-    } = flags;
+fn supervise(runner: &Runner, sup: &SupCtx, t: &Target, running: Child, flags: &Flags, json: bool) {
     let url = format!("{}{}", t.url(), t.probe_path);
+    let mut running = Some(running);
     let mut failed = 0u32;
     let mut backoff = Duration::from_millis(500);
-    let mut next_probe = Instant::now() + PROBE_EVERY;
-    while !stop_flag.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(50));
-        if Instant::now() < next_probe {
-            continue;
-        }
-        next_probe = Instant::now() + PROBE_EVERY;
-        let exited = matches!(running.child.try_wait(), Ok(Some(_)));
-        if !exited && probe(&url) {
+    while pause(Instant::now() + PROBE_EVERY, &flags.stop) {
+        let exited = running.as_ref().is_none_or(|r| r.try_wait().is_some());
+        if !exited && crate::http::answers(&url) {
             failed = 0;
             backoff = Duration::from_millis(500);
             continue;
@@ -300,9 +310,9 @@ fn supervise(
                 backoff.as_millis()
             ),
         );
-        stop(&mut running);
-        let pf = pid_file(&sup.root, &sup.profile, t.service);
-        if !pf.exists() {
+        // Dropping the child stops its process group.
+        running = None;
+        if !sup.pid_file(t.service).exists() {
             // `cargo xtask clean` removed the pid file after stopping the forward: stop supervising it.
             report(
                 json,
@@ -311,39 +321,31 @@ fn supervise(
                     t.service
                 ),
             );
-            ended.store(true, Ordering::SeqCst);
+            flags.ended.store(true, Ordering::SeqCst);
             return;
         }
-        let resume = Instant::now() + backoff;
-        while Instant::now() < resume && !stop_flag.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50));
+        if !pause(Instant::now() + backoff, &flags.stop) {
+            break;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
-        if stop_flag.load(Ordering::SeqCst) {
-            retire(&sup, t.service);
-            return;
-        }
-        match start(&runner, &sup, &t) {
+        match start(runner, sup, t) {
             Ok(Some(r)) => {
-                running = r;
+                running = Some(r);
                 failed = 0;
                 report(
                     json,
                     &format!("port-forward svc/{} restarted on {}", t.service, t.url()),
                 );
             }
-            Ok(None) => {
-                retire(&sup, t.service);
-                return;
-            }
+            Ok(None) => break,
             Err(e) => report(
                 json,
                 &format!("port-forward svc/{}: restart failed: {e:#}", t.service),
             ),
         }
     }
-    stop(&mut running);
-    retire(&sup, t.service);
+    drop(running);
+    sup.retire(t.service);
 }
 
 fn report(json: bool, msg: &str) {
@@ -429,22 +431,25 @@ mod tests {
     }
 
     #[test]
-    fn probe_sees_http_and_not_closed_ports() {
-        let l = TcpListener::bind(("127.0.0.1", 0)).unwrap_or_else(|e| panic!("{e}"));
-        let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
-        std::thread::spawn(move || {
-            use std::io::Write;
-            if let Ok((mut s, _)) = l.accept() {
-                let mut b = [0u8; 1024];
-                let _ = s.read(&mut b);
-                let _ = s.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            }
-        });
-        assert!(probe(&format!("http://127.0.0.1:{port}/x")));
-        let dead = TcpListener::bind(("127.0.0.1", 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or(1);
-        assert!(!probe(&format!("http://127.0.0.1:{dead}/x")));
+    fn a_held_lock_marks_the_forward_supervised_and_dies_with_its_holder() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let sup = SupCtx {
+            profile: "todo".into(),
+            namespace: "todo".into(),
+            root: dir.path().to_path_buf(),
+        };
+        let pf = sup.pid_file("todo-frontend");
+        assert!(!supervised(&pf), "no lock file yet");
+        let lock = sup
+            .lock("todo-frontend")
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(supervised(&pf));
+        let again = sup.lock("todo-frontend").err().map(|e| format!("{e:#}"));
+        assert!(
+            again.is_some_and(|e| e.contains("another xtask already forwards svc/todo-frontend")),
+            "a second supervisor is refused"
+        );
+        drop(lock);
+        assert!(!supervised(&pf), "released with its holder");
     }
 }

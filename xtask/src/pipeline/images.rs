@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::{Check, Image, State, Step};
-use crate::context::{Cmd, Context, Failure};
+use crate::context::Context;
+use crate::exit::Failure;
 use crate::hash::{image_tag, ImageInputs};
+use crate::process::Call;
 use crate::progress::Reporter;
-use crate::tools::docker;
+use crate::tools::{docker, git};
 
 /// The images step.
 pub struct Images;
@@ -20,11 +22,8 @@ pub const SERVICES: [(&str, &str, &str); 2] = [
 ];
 
 /// Adds the docker-env variables (Docker runtime: the node's daemon) to a docker command.
-pub fn in_target_daemon(mut c: Cmd, st: &State) -> Cmd {
-    for (k, v) in &st.docker_env {
-        c = c.env(k, v);
-    }
-    c
+pub fn in_target_daemon(c: Call, st: &State) -> Call {
+    st.docker_env.iter().fold(c, |c, (k, v)| c.env(k, v))
 }
 
 /// Hashes the inputs of both images (fills `st.images`).
@@ -36,7 +35,7 @@ pub fn compute_tags(ctx: &Context, st: &mut State) -> Result<()> {
             dockerfile: PathBuf::from(dockerfile),
             crate_dir: PathBuf::from(dir),
         };
-        let tag = image_tag(&inputs)?;
+        let tag = image_tag(&ctx.runner, &inputs)?;
         images.push(Image {
             service,
             repository: format!("todo-{service}"),
@@ -50,8 +49,8 @@ pub fn compute_tags(ctx: &Context, st: &mut State) -> Result<()> {
 }
 
 fn exists(ctx: &Context, st: &State, image: &Image) -> Result<bool> {
-    let out = ctx.runner.output(&in_target_daemon(
-        docker::image_inspect(&image.reference()),
+    let out = ctx.run(&in_target_daemon(
+        docker::image_exists(&ctx.sh()?, &image.reference()),
         st,
     ))?;
     Ok(out.ok())
@@ -93,28 +92,22 @@ impl Step for Images {
             .collect();
         let names: Vec<String> = todo.iter().map(|i| st.images[*i].reference()).collect();
         rep.note(self.name(), &format!("building {}", names.join(" and ")));
-        let labels = label_args(&ctx.root);
-        let cmds: Vec<(usize, Cmd)> = todo
+        let labels = label_args(ctx)?;
+        let sh = ctx.sh()?;
+        let calls: Vec<(usize, Call)> = todo
             .iter()
             .map(|i| {
                 let (_, dockerfile, _) = SERVICES[*i];
-                (
-                    *i,
-                    in_target_daemon(
-                        docker::build(&ctx.root, dockerfile, &st.images[*i].reference(), &labels),
-                        st,
-                    ),
-                )
+                let image = st.images[*i].reference();
+                let build = docker::build(&sh, &ctx.root, dockerfile, &image, &labels);
+                (*i, in_target_daemon(build, st))
             })
             .collect();
         // Both builds at once: docker (BuildKit) serialises what must be serial; the rest overlaps.
-        let results: Vec<(usize, Result<crate::context::Output>)> = std::thread::scope(|s| {
-            let hs: Vec<_> = cmds
+        let results: Vec<(usize, Result<Built>)> = std::thread::scope(|s| {
+            let hs: Vec<_> = calls
                 .iter()
-                .map(|(i, c)| {
-                    let runner = ctx.runner.clone();
-                    s.spawn(move || (*i, runner.output(c)))
-                })
+                .map(|(i, c)| s.spawn(move || (*i, build(ctx, c))))
                 .collect();
             hs.into_iter().filter_map(|h| h.join().ok()).collect()
         });
@@ -122,16 +115,12 @@ impl Step for Images {
         for (i, r) in results {
             let img = &mut st.images[i];
             match r {
-                Ok(out) if out.ok() => img.built = true,
-                Ok(out) => {
-                    let tail: Vec<&str> = out.stderr.lines().rev().take(15).collect();
-                    let tail: Vec<&str> = tail.into_iter().rev().collect();
-                    failures.push(format!(
-                        "docker build of {} failed:\n{}",
-                        img.reference(),
-                        tail.join("\n")
-                    ));
-                }
+                Ok(b) if b.code == 0 => img.built = true,
+                Ok(b) => failures.push(format!(
+                    "docker build of {} failed:\n{}",
+                    img.reference(),
+                    b.tail.join("\n")
+                )),
                 Err(e) => failures.push(format!("docker build of {}: {e:#}", img.reference())),
             }
         }
@@ -147,28 +136,47 @@ impl Step for Images {
     }
 }
 
-/// Build args for the images' OCI labels: the workspace version and the git revision of the
-/// sources (`-dirty` when the tree has uncommitted changes; `unknown` outside a git checkout).
-fn label_args(root: &std::path::Path) -> Vec<(String, String)> {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+/// How a build ended: its exit code and the last lines it printed.
+struct Built {
+    code: i32,
+    tail: Vec<String>,
+}
+
+/// Runs one `docker build` to its end (under Ctrl-C it is stopped with its process group).
+fn build(ctx: &Context, call: &Call) -> Result<Built> {
+    let Some(mut child) = ctx.runner.start(call, |_| {})? else {
+        return Ok(Built {
+            code: 0,
+            tail: Vec::new(),
+        });
     };
-    let revision = match git(&["rev-parse", "--short=12", "HEAD"]) {
-        Some(rev) if !rev.is_empty() => match git(&["status", "--porcelain"]) {
+    let code = child.wait()?;
+    Ok(Built {
+        code,
+        tail: child.tail(15),
+    })
+}
+
+/// Build args for the images' OCI labels: the workspace version and the git revision of the
+/// sources (`-dirty` when the tree has uncommitted changes; `unknown` outside a git checkout or without git).
+fn label_args(ctx: &Context) -> Result<Vec<(String, String)>> {
+    let sh = ctx.sh()?;
+    let git = |call: Call| {
+        crate::tools::available("git")
+            .then(|| ctx.run(&call).ok())
+            .flatten()
+            .filter(|o| o.ok())
+            .map(|o| o.stdout.trim().to_string())
+    };
+    let revision = match git(git::head(&sh, &ctx.root)) {
+        Some(rev) if !rev.is_empty() => match git(git::status(&sh, &ctx.root)) {
             Some(status) if !status.is_empty() => format!("{rev}-dirty"),
             _ => rev,
         },
         _ => "unknown".to_string(),
     };
-    vec![
+    Ok(vec![
         ("VERSION".to_string(), env!("CARGO_PKG_VERSION").to_string()),
         ("REVISION".to_string(), revision),
-    ]
+    ])
 }

@@ -3,7 +3,8 @@
 use anyhow::Result;
 
 use super::{Check, State, Step};
-use crate::context::{Context, Failure};
+use crate::context::Context;
+use crate::exit::Failure;
 use crate::progress::Reporter;
 use crate::tools::minikube;
 
@@ -14,7 +15,7 @@ fn missing_on_node(ctx: &Context, st: &State) -> Result<Vec<String>> {
     if !st.cluster_up {
         return Ok(st.images.iter().map(|i| i.reference()).collect());
     }
-    let out = ctx.runner.output(&minikube::image_ls(&ctx.profile))?;
+    let out = ctx.run(&minikube::image_ls(&ctx.sh()?, &ctx.profile))?;
     if !out.ok() {
         return Err(Failure::step(format!(
             "`minikube -p {} image ls` failed: {}",
@@ -50,9 +51,10 @@ impl Step for Load {
 
     fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {
         let missing = missing_on_node(ctx, st)?;
+        let sh = ctx.sh()?;
         for r in &missing {
             rep.note(self.name(), &format!("loading {r}"));
-            let out = ctx.runner.output(&minikube::image_load(&ctx.profile, r))?;
+            let out = ctx.run(&minikube::image_load(&sh, &ctx.profile, r))?;
             if !out.ok() {
                 return Err(Failure::step(format!(
                     "`minikube image load {r}` failed: {}",

@@ -1,7 +1,7 @@
 //! The deploy pipeline: typed steps (name, check, run) in a fixed order, with exit codes per failure kind.
 
 mod cluster;
-mod forward;
+pub mod forward;
 mod images;
 mod load;
 mod preflight;
@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::cli::DeployArgs;
-use crate::context::{interrupt, Context, Failure};
+use crate::context::Context;
+use crate::exit::{Failure, Reported};
+use crate::process::interrupt;
 use crate::progress::{Budget, Outcome, Reporter};
 use crate::tools::helm::Flavor;
 use crate::tools::minikube::Runtime;
@@ -121,8 +123,14 @@ pub fn plan(args: &DeployArgs) -> Vec<Box<dyn Step>> {
     steps
 }
 
-/// Runs `cargo xtask deploy`.
-pub fn deploy(ctx: &Context, args: &DeployArgs) -> Result<()> {
+impl DeployArgs {
+    /// Runs `cargo xtask deploy`.
+    pub fn run(&self, ctx: &Context) -> Result<()> {
+        deploy(ctx, self)
+    }
+}
+
+fn deploy(ctx: &Context, args: &DeployArgs) -> Result<()> {
     let started = Instant::now();
     let mut rep = Reporter::new(ctx.json);
     let mut st = State::new(args);
@@ -152,7 +160,7 @@ fn run_steps(
     steps: &[Box<dyn Step>],
 ) -> Result<()> {
     for step in steps {
-        if interrupt().is_set() {
+        if interrupt::is_set() {
             return Err(Failure::interrupted().into());
         }
         let name = step.name();
@@ -166,7 +174,10 @@ fn run_steps(
             Ok(outcome) => rep.finished(name, outcome, t.elapsed()),
             Err(e) => {
                 rep.finished(name, Outcome::Failed(format!("{e:#}")), t.elapsed());
-                return Err(e.context(format!("step {name} failed")));
+                // The step line above carries the whole diagnosis; the run ends with one line that names it.
+                return Err(e.context(Reported {
+                    headline: format!("step {name} failed (see above)"),
+                }));
             }
         }
     }
@@ -180,7 +191,7 @@ pub fn poll<T>(deadline: Duration, every: Duration, mut f: impl FnMut() -> Optio
         if let Some(v) = f() {
             return Some(v);
         }
-        if Instant::now() >= end || interrupt().is_set() {
+        if Instant::now() >= end || interrupt::is_set() {
             return None;
         }
         std::thread::sleep(every);

@@ -3,7 +3,9 @@
 use anyhow::Result;
 
 use super::{Check, State, Step};
-use crate::context::{Context, Failure, Output};
+use crate::context::Context;
+use crate::exit::Failure;
+use crate::process::Output;
 use crate::progress::Reporter;
 use crate::tools::{docker, helm, kubectl, minikube, Version};
 
@@ -26,20 +28,26 @@ pub struct Tool {
     pub name: &'static str,
     /// Minimum version.
     pub min: Version,
-    /// How to install it.
-    pub fix: &'static str,
 }
 
-/// The four tools.
+/// The four tools (how to install each comes from [`crate::tools::fix_for`]).
 pub const TOOLS: [Tool; 4] = [
     Tool {
         name: "docker",
         min: MIN_DOCKER,
-        fix: "install Docker Engine (https://docs.docker.com/engine/install/, Debian: `apt-get install docker.io`)",
     },
-    Tool { name: "minikube", min: MIN_MINIKUBE, fix: "install minikube (https://minikube.sigs.k8s.io/docs/start/)" },
-    Tool { name: "helm", min: MIN_HELM, fix: "install Helm 3.8+ or Helm 4 (https://helm.sh/docs/intro/install/)" },
-    Tool { name: "kubectl", min: MIN_KUBECTL, fix: "install kubectl (https://kubernetes.io/docs/tasks/tools/)" },
+    Tool {
+        name: "minikube",
+        min: MIN_MINIKUBE,
+    },
+    Tool {
+        name: "helm",
+        min: MIN_HELM,
+    },
+    Tool {
+        name: "kubectl",
+        min: MIN_KUBECTL,
+    },
 ];
 
 /// What preflight found about one tool.
@@ -62,15 +70,15 @@ pub fn problems(
 ) -> Vec<String> {
     let mut out = Vec::new();
     for (t, f) in findings {
+        let fix = crate::tools::fix_for(t.name);
         match f {
-            Finding::Missing => out.push(format!("{} not found on PATH: {}", t.name, t.fix)),
-            Finding::Unreadable(e) => out.push(format!(
-                "{}: cannot read its version ({e}): {}",
-                t.name, t.fix
-            )),
+            Finding::Missing => out.push(crate::tools::missing(t.name).message),
+            Finding::Unreadable(e) => {
+                out.push(format!("{}: cannot read its version ({e}): {fix}", t.name))
+            }
             Finding::TooOld(v) => out.push(format!(
-                "{} {v} is too old (need >= {}): {}",
-                t.name, t.min, t.fix
+                "{} {v} is too old (need >= {}): {fix}",
+                t.name, t.min
             )),
             Finding::Ok(_) => {}
         }
@@ -97,6 +105,35 @@ fn version_of(tool: &str, out: &Output) -> Result<Version, String> {
     v.ok_or_else(|| out.reason())
 }
 
+/// Looks `tool` up and asks for its version.
+fn ask(ctx: &Context, t: Tool) -> (Tool, Finding, Option<Output>) {
+    let program = if t.name == "docker" {
+        docker::program()
+    } else {
+        t.name.to_string()
+    };
+    if !crate::tools::available(&program) {
+        return (t, Finding::Missing, None);
+    }
+    let call = ctx.sh().map(|sh| match t.name {
+        "docker" => docker::version(&sh),
+        "minikube" => minikube::version(&sh),
+        "helm" => helm::version(&sh),
+        _ => kubectl::version(&sh),
+    });
+    match call.and_then(|c| ctx.run(&c)) {
+        Ok(out) => {
+            let f = match version_of(t.name, &out) {
+                Ok(v) if v < t.min => Finding::TooOld(v),
+                Ok(v) => Finding::Ok(v),
+                Err(e) => Finding::Unreadable(e),
+            };
+            (t, f, Some(out))
+        }
+        Err(e) => (t, Finding::Unreadable(format!("{e:#}")), None),
+    }
+}
+
 impl Step for Preflight {
     fn name(&self) -> &'static str {
         "preflight"
@@ -107,41 +144,11 @@ impl Step for Preflight {
     }
 
     fn run(&self, ctx: &Context, st: &mut State, _rep: &mut Reporter) -> Result<String> {
-        let docker_prog = docker::program();
         // Version queries run in parallel: four process start-ups instead of four in a row.
         let answers: Vec<(Tool, Finding, Option<Output>)> = std::thread::scope(|s| {
             let handles: Vec<_> = TOOLS
                 .iter()
-                .map(|t| {
-                    let runner = ctx.runner.clone();
-                    let prog = if t.name == "docker" {
-                        docker_prog.clone()
-                    } else {
-                        t.name.to_string()
-                    };
-                    s.spawn(move || {
-                        if crate::tools::find_on_path(&prog).is_none() {
-                            return (*t, Finding::Missing, None);
-                        }
-                        let cmd = match t.name {
-                            "docker" => docker::version(),
-                            "minikube" => minikube::version(),
-                            "helm" => helm::version(),
-                            _ => kubectl::version(),
-                        };
-                        match runner.output(&cmd) {
-                            Ok(out) => {
-                                let f = match version_of(t.name, &out) {
-                                    Ok(v) if v < t.min => Finding::TooOld(v),
-                                    Ok(v) => Finding::Ok(v),
-                                    Err(e) => Finding::Unreadable(e),
-                                };
-                                (*t, f, Some(out))
-                            }
-                            Err(e) => (*t, Finding::Unreadable(format!("{e:#}")), None),
-                        }
-                    })
-                })
+                .map(|t| s.spawn(move || ask(ctx, *t)))
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });

@@ -9,9 +9,11 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{Check, State, Step};
-use crate::context::{Context, Failure, Watched};
+use crate::context::Context;
 use crate::diagnose::{classify_rollout, Finding};
+use crate::exit::Failure;
 use crate::kube::{parse_items, Event, Pod};
+use crate::process::Watched;
 use crate::progress::{Budget, Reporter};
 use crate::secrets::{Secrets, TempValues};
 use crate::tools::helm::{self, Flavor, Upgrade};
@@ -53,10 +55,9 @@ pub fn values_for<'a>(args: &'a [String], service: &str) -> impl Iterator<Item =
 
 fn ensure_namespace(ctx: &Context, st: &State) -> Result<String> {
     let ns = &ctx.namespace;
+    let sh = ctx.sh()?;
     if st.cluster_up {
-        let out = ctx
-            .runner
-            .output(&kubectl::get_namespace(&ctx.profile, ns))?;
+        let out = ctx.run(&kubectl::get_namespace(&sh, &ctx.profile, ns))?;
         if out.ok() {
             return Ok(format!("namespace {ns} exists"));
         }
@@ -67,10 +68,10 @@ fn ensure_namespace(ctx: &Context, st: &State) -> Result<String> {
         }
     }
     for cmd in [
-        kubectl::create_namespace(&ctx.profile, ns),
-        kubectl::label_namespace(&ctx.profile, ns, MANAGED_BY),
+        kubectl::create_namespace(&sh, &ctx.profile, ns),
+        kubectl::label_namespace(&sh, &ctx.profile, ns, MANAGED_BY),
     ] {
-        let out = ctx.runner.output(&cmd)?;
+        let out = ctx.run(&cmd)?;
         if !out.ok() {
             return Err(
                 Failure::step(format!("`{}` failed: {}", cmd.display(), out.reason())).into(),
@@ -83,17 +84,20 @@ fn ensure_namespace(ctx: &Context, st: &State) -> Result<String> {
 /// Pods and warning events of a release, for the classifier.
 fn observe(ctx: &Context, release: &str) -> Option<(Vec<Pod>, Vec<Event>)> {
     let sel = format!("app.kubernetes.io/instance={release}");
+    let sh = ctx.sh().ok()?;
     let out = ctx
-        .runner
-        .output(&kubectl::get_pods(&ctx.profile, &ctx.namespace, &sel))
+        .run(&kubectl::get_pods(&sh, &ctx.profile, &ctx.namespace, &sel))
         .ok()?;
     if !out.ok() {
         return None;
     }
     let pods: Vec<Pod> = parse_items(&out.stdout).ok()?;
     let ev = ctx
-        .runner
-        .output(&kubectl::get_warning_events(&ctx.profile, &ctx.namespace))
+        .run(&kubectl::get_warning_events(
+            &sh,
+            &ctx.profile,
+            &ctx.namespace,
+        ))
         .ok();
     let events: Vec<Event> = ev
         .filter(|o| o.ok())
@@ -105,6 +109,7 @@ fn observe(ctx: &Context, release: &str) -> Option<(Vec<Pod>, Vec<Event>)> {
 /// Last log lines of crashed containers, to show with a crash-loop finding.
 fn crash_logs(ctx: &Context, pods: &[Pod]) -> Vec<String> {
     let mut out = Vec::new();
+    let Ok(sh) = ctx.sh() else { return out };
     for p in pods {
         for cs in &p.status.container_statuses {
             let crashed = cs
@@ -117,6 +122,7 @@ fn crash_logs(ctx: &Context, pods: &[Pod]) -> Vec<String> {
                 continue;
             }
             let cmd = kubectl::logs(
+                &sh,
                 &ctx.profile,
                 &ctx.namespace,
                 &p.metadata.name,
@@ -124,7 +130,7 @@ fn crash_logs(ctx: &Context, pods: &[Pod]) -> Vec<String> {
                 20,
                 true,
             );
-            if let Ok(o) = ctx.runner.output(&cmd) {
+            if let Ok(o) = ctx.run(&cmd) {
                 if o.ok() && !o.stdout.trim().is_empty() {
                     out.push(format!(
                         "last log lines of {}/{}:\n{}",
@@ -150,25 +156,28 @@ fn indent(s: &str) -> String {
 }
 
 fn roll_back(ctx: &Context, release: &str) -> String {
+    let sh = match ctx.sh() {
+        Ok(sh) => sh,
+        Err(e) => return format!("release {release} NOT rolled back: {e:#}"),
+    };
     let hist = ctx
-        .runner
-        .output(&helm::history(release, &ctx.namespace, &ctx.profile))
+        .run(&helm::history(&sh, release, &ctx.namespace, &ctx.profile))
         .ok()
         .filter(|o| o.ok())
         .and_then(|o| helm::parse_history(&o.stdout).ok())
         .unwrap_or_default();
     let (cmd, done) = match helm::rollback_target(&hist) {
         Some(rev) => (
-            helm::rollback(release, rev, &ctx.namespace, &ctx.profile),
+            helm::rollback(&sh, release, rev, &ctx.namespace, &ctx.profile),
             format!("rolled back to revision {rev}"),
         ),
         // First install: what --atomic does, uninstall the failed release.
         None => (
-            helm::uninstall(release, &ctx.namespace, &ctx.profile),
+            helm::uninstall(&sh, release, &ctx.namespace, &ctx.profile, false),
             "failed first install uninstalled".to_string(),
         ),
     };
-    match ctx.runner.output(&cmd) {
+    match ctx.run(&cmd) {
         Ok(o) if o.ok() => format!("release {release} {done}"),
         // helm's own --atomic / --rollback-on-failure may have removed a failed first install
         // already when it was stopped: then there is nothing left to roll back.
@@ -187,9 +196,12 @@ fn recover_pending(ctx: &Context, release: &str, rep: &Reporter) -> Result<()> {
     if ctx.dry_run {
         return Ok(());
     }
-    let out = ctx
-        .runner
-        .output(&helm::status(release, &ctx.namespace, &ctx.profile))?;
+    let out = ctx.run(&helm::status(
+        &ctx.sh()?,
+        release,
+        &ctx.namespace,
+        &ctx.profile,
+    ))?;
     if !out.ok() {
         return Ok(());
     }
@@ -252,12 +264,11 @@ fn install(
         *finding.borrow_mut() = Some(f);
         Some(reason)
     };
-    let grace = Duration::from_secs(st.args.timeout + 30);
-    let mut cmd = helm::upgrade_install(&up);
-    for s in &st.secret_values {
-        cmd = cmd.secret(s.clone());
-    }
-    let result = ctx.runner.output_until(&cmd, grace, &watch)?;
+    let deadline = Duration::from_secs(st.args.timeout + 30);
+    let cmd = helm::upgrade_install(&ctx.sh()?, &up).secrets(st.secret_values.iter().cloned());
+    let result =
+        ctx.runner
+            .output_until(&cmd, deadline, crate::process::interrupt::GRACE, &watch)?;
     let took = started.elapsed();
     match result {
         Watched::Done(out) if out.ok() => {
@@ -285,7 +296,11 @@ fn install(
         Watched::Done(out) => {
             // helm rolled back itself (--atomic / --rollback-on-failure); classify what it saw.
             let pods = observe(ctx, &release).map(|(p, e)| (classify_rollout(&p, &e), p));
-            let mut msg = format!("helm upgrade --install {release} failed: {}", out.reason());
+            // helm's own error text can quote values: redacted like its command line.
+            let mut msg = format!(
+                "helm upgrade --install {release} failed: {}",
+                cmd.redact(&out.reason())
+            );
             if let Some((Some(f), p)) = pods {
                 msg.push('\n');
                 msg.push_str(&f.render());
@@ -296,8 +311,11 @@ fn install(
             }
             Err(Failure::step(msg).into())
         }
-        Watched::Stopped { reason, .. } => {
+        Watched::Stopped { reason, output } => {
             let mut msg = format!("rollout of {release} stopped early: {reason}\n");
+            if !output.stderr.trim().is_empty() {
+                msg.push_str(&format!("helm said: {}\n", cmd.redact(&output.reason())));
+            }
             if let Some(f) = finding.borrow().as_ref() {
                 msg.push_str(&f.render());
             }
@@ -319,8 +337,8 @@ fn describe_revision(ctx: &Context, release: &str) -> String {
     if ctx.dry_run {
         return "(dry run)".into();
     }
-    ctx.runner
-        .output(&helm::status(release, &ctx.namespace, &ctx.profile))
+    ctx.sh()
+        .and_then(|sh| ctx.run(&helm::status(&sh, release, &ctx.namespace, &ctx.profile)))
         .ok()
         .filter(|o| o.ok())
         .and_then(|o| helm::Status::parse(&o.stdout).ok())

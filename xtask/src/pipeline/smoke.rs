@@ -7,7 +7,8 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use serde_json::{json, Value};
 
 use super::{Check, State, Step};
-use crate::context::{Context, Failure};
+use crate::context::Context;
+use crate::exit::Failure;
 use crate::progress::{Budget, Reporter};
 
 /// Budget: health through the forward.
@@ -42,27 +43,35 @@ impl Client {
     }
 
     fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
-        let cookie = self.cookie.clone().unwrap_or_default();
-        let headers: Vec<(&str, &str)> = if cookie.is_empty() {
-            Vec::new()
-        } else {
-            vec![("Cookie", cookie.as_str())]
-        };
-        let body = body.map(|b| b.to_string());
         let url = format!("{}{path}", self.base);
-        let resp = crate::http::request(
-            method,
-            &url,
-            &headers,
-            body.as_deref(),
-            Duration::from_secs(30),
-        )
-        .map_err(|e| anyhow!("{method} {path}: {e:#}"))?;
-        let status = resp.status;
-        if let Some(c) = session_cookie(resp.all("set-cookie")) {
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|e| anyhow!("{method} {path}: {e}"))?;
+        let mut req = crate::http::local()?
+            .request(method.clone(), &url)
+            .timeout(Duration::from_secs(30))
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(c) = &self.cookie {
+            req = req.header(reqwest::header::COOKIE, c);
+        }
+        if let Some(b) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().map_err(|e| anyhow!("{method} {path}: {e}"))?;
+        let status = resp.status().as_u16();
+        let set_cookies: Vec<String> = resp
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        if let Some(c) = session_cookie(set_cookies.iter().map(String::as_str)) {
             self.cookie = Some(c);
         }
-        let text = resp.body;
+        let text = resp
+            .text()
+            .map_err(|e| anyhow!("{method} {path}: reading the answer: {e}"))?;
         let v = if text.trim().is_empty() {
             Value::Null
         } else {

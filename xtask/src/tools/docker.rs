@@ -1,9 +1,15 @@
-//! `docker`: version, daemon check, image inspect, build.
+//! `docker`: version, daemon check, builder check, image inspect/ls/rm, build.
+
+use std::path::Path;
 
 use serde::Deserialize;
+use xshell::{cmd, Shell};
 
-use crate::context::Cmd;
+use crate::process::Call;
 use crate::tools::Version;
+
+/// Go template that prints one JSON object.
+const JSON: &str = "{{json .}}";
 
 /// The docker program: `XTASK_DOCKER` overrides it (e.g. a client with BuildKit support).
 pub fn program() -> String {
@@ -11,8 +17,9 @@ pub fn program() -> String {
 }
 
 /// `docker version --format '{{json .}}'`: client always, server only when the daemon answers.
-pub fn version() -> Cmd {
-    Cmd::new(&program()).args(["version", "--format", "{{json .}}"])
+pub fn version(sh: &Shell) -> Call {
+    let docker = program();
+    Call::query(cmd!(sh, "{docker} version --format {JSON}"))
 }
 
 /// Parsed `docker version --format '{{json .}}'`.
@@ -52,26 +59,63 @@ impl DockerVersion {
 }
 
 /// `docker image inspect --format '{{.Id}}' IMAGE`: exit 0 when the image exists.
-pub fn image_inspect(image: &str) -> Cmd {
-    Cmd::new(&program()).args(["image", "inspect", "--format", "{{.Id}}", image])
+pub fn image_exists(sh: &Shell, image: &str) -> Call {
+    let docker = program();
+    let id = "{{.Id}}";
+    Call::query(cmd!(sh, "{docker} image inspect --format {id} {image}"))
+}
+
+/// `docker image inspect IMAGE` (a JSON array).
+pub fn image_inspect(sh: &Shell, image: &str) -> Call {
+    let docker = program();
+    Call::query(cmd!(sh, "{docker} image inspect {image}"))
+}
+
+/// `docker history --no-trunc --format '{{.CreatedBy}}' IMAGE`.
+pub fn history(sh: &Shell, image: &str) -> Call {
+    let docker = program();
+    let created_by = "{{.CreatedBy}}";
+    Call::query(cmd!(
+        sh,
+        "{docker} history --no-trunc --format {created_by} {image}"
+    ))
+}
+
+/// `docker image ls --format '{{json .}}' --filter reference=R...`: one JSON object per line.
+pub fn image_ls(sh: &Shell, repositories: &[&str]) -> Call {
+    let docker = program();
+    let filters: Vec<String> = repositories
+        .iter()
+        .flat_map(|r| ["--filter".to_string(), format!("reference={r}")])
+        .collect();
+    Call::query(cmd!(sh, "{docker} image ls --format {JSON} {filters...}"))
+}
+
+/// `docker image rm IMAGE`.
+pub fn image_rm(sh: &Shell, image: &str) -> Call {
+    let docker = program();
+    Call::change(cmd!(sh, "{docker} image rm {image}"))
 }
 
 /// `docker build -f DOCKERFILE -t IMAGE [--build-arg K=V]... .` with BuildKit, run from the repo root.
 pub fn build(
-    root: &std::path::Path,
+    sh: &Shell,
+    root: &Path,
     dockerfile: &str,
     image: &str,
     build_args: &[(String, String)],
-) -> Cmd {
-    let mut c = Cmd::new(&program())
-        .args(["build", "-f", dockerfile, "-t", image])
-        .env("DOCKER_BUILDKIT", "1")
-        .cwd(root)
-        .mutating();
-    for (k, v) in build_args {
-        c = c.arg("--build-arg").arg(format!("{k}={v}"));
-    }
-    c.arg(".")
+) -> Call {
+    let docker = program();
+    let args: Vec<String> = build_args
+        .iter()
+        .flat_map(|(k, v)| ["--build-arg".to_string(), format!("{k}={v}")])
+        .collect();
+    let _dir = sh.push_dir(root);
+    Call::change(cmd!(
+        sh,
+        "{docker} build -f {dockerfile} -t {image} {args...} ."
+    ))
+    .env("DOCKER_BUILDKIT", "1")
 }
 
 #[cfg(test)]
@@ -94,17 +138,25 @@ mod tests {
 
     #[test]
     fn build_runs_from_root_with_buildkit() {
+        let sh = Shell::new().unwrap_or_else(|e| panic!("{e}"));
+        let args = [("VERSION".to_string(), "0.1.0".to_string())];
         let c = build(
-            std::path::Path::new("/r"),
+            &sh,
+            Path::new("/r"),
             "backend/Dockerfile",
             "todo-backend:abc",
-            &[],
+            &args,
         );
-        assert_eq!(c.args.last().map(String::as_str), Some("."));
+        assert_eq!(c.args().last().map(String::as_str), Some("."));
         assert!(c
-            .env
-            .iter()
-            .any(|(k, v)| k == "DOCKER_BUILDKIT" && v == "1"));
-        assert!(c.mutating);
+            .args()
+            .windows(2)
+            .any(|w| w == ["--build-arg", "VERSION=0.1.0"]));
+        assert_eq!(c.env_value("DOCKER_BUILDKIT").as_deref(), Some("1"));
+        assert!(c.changes());
+        assert_eq!(c.cwd(), Some(Path::new("/r")));
+        assert!(c
+            .display()
+            .contains("docker build -f backend/Dockerfile -t todo-backend:abc"));
     }
 }

@@ -5,13 +5,15 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use serde::Deserialize;
+use xshell::{cmd, Shell};
 
-use crate::context::Cmd;
+use crate::process::Call;
 use crate::tools::Version;
 
 /// `helm version --template '{{.Version}}'` (no trailing newline).
-pub fn version() -> Cmd {
-    Cmd::new("helm").args(["version", "--template", "{{.Version}}"])
+pub fn version(sh: &Shell) -> Call {
+    let template = "{{.Version}}";
+    Call::query(cmd!(sh, "helm version --template {template}"))
 }
 
 /// Helm major version family: decides the rollback/wait flags.
@@ -54,35 +56,37 @@ pub struct Upgrade<'a> {
 }
 
 /// `helm upgrade --install` with wait and rollback-on-failure in the flavor's syntax.
-pub fn upgrade_install(u: &Upgrade<'_>) -> Cmd {
-    let mut c = Cmd::new("helm")
-        .args(["upgrade", "--install", u.release])
-        .arg(u.chart.display().to_string())
-        .args(["--namespace", u.namespace, "--kube-context", u.context]);
-    for v in &u.values {
-        c = c.arg("-f").arg(v.display().to_string());
-    }
-    c = match u.flavor {
-        Flavor::Helm3 => c.args(["--atomic", "--wait"]),
-        Flavor::Helm4 => c.args(["--rollback-on-failure", "--wait=watcher"]),
+pub fn upgrade_install(sh: &Shell, u: &Upgrade<'_>) -> Call {
+    let Upgrade {
+        release,
+        chart,
+        namespace,
+        context,
+        timeout_secs,
+        ..
+    } = u;
+    let values: Vec<String> = u
+        .values
+        .iter()
+        .flat_map(|v| ["-f".to_string(), v.display().to_string()])
+        .collect();
+    let wait: &[&str] = match u.flavor {
+        Flavor::Helm3 => &["--atomic", "--wait"],
+        Flavor::Helm4 => &["--rollback-on-failure", "--wait=watcher"],
     };
-    c.arg("--timeout")
-        .arg(format!("{}s", u.timeout_secs))
-        .mutating()
+    let timeout = format!("{timeout_secs}s");
+    Call::change(cmd!(
+        sh,
+        "helm upgrade --install {release} {chart} --namespace {namespace} --kube-context {context} {values...} {wait...} --timeout {timeout}"
+    ))
 }
 
 /// `helm status R -n NS --kube-context C -o json`.
-pub fn status(release: &str, namespace: &str, context: &str) -> Cmd {
-    Cmd::new("helm").args([
-        "status",
-        release,
-        "--namespace",
-        namespace,
-        "--kube-context",
-        context,
-        "-o",
-        "json",
-    ])
+pub fn status(sh: &Shell, release: &str, namespace: &str, context: &str) -> Call {
+    Call::query(cmd!(
+        sh,
+        "helm status {release} --namespace {namespace} --kube-context {context} -o json"
+    ))
 }
 
 /// The part of `helm status -o json` the xtask reads.
@@ -110,17 +114,11 @@ impl Status {
 }
 
 /// `helm history R -n NS --kube-context C -o json`.
-pub fn history(release: &str, namespace: &str, context: &str) -> Cmd {
-    Cmd::new("helm").args([
-        "history",
-        release,
-        "--namespace",
-        namespace,
-        "--kube-context",
-        context,
-        "-o",
-        "json",
-    ])
+pub fn history(sh: &Shell, release: &str, namespace: &str, context: &str) -> Call {
+    Call::query(cmd!(
+        sh,
+        "helm history {release} --namespace {namespace} --kube-context {context} -o json"
+    ))
 }
 
 /// One revision of `helm history -o json` (`revision` is a number here, unlike `helm list`).
@@ -147,33 +145,58 @@ pub fn rollback_target(history: &[Revision]) -> Option<u32> {
         .max()
 }
 
-/// `helm rollback R REV -n NS --kube-context C --wait`.
-pub fn rollback(release: &str, revision: u32, namespace: &str, context: &str) -> Cmd {
-    Cmd::new("helm")
-        .args([
-            "rollback",
-            release,
-            &revision.to_string(),
-            "--namespace",
-            namespace,
-            "--kube-context",
-            context,
-        ])
-        .mutating()
+/// `helm rollback R REV -n NS --kube-context C`.
+pub fn rollback(sh: &Shell, release: &str, revision: u32, namespace: &str, context: &str) -> Call {
+    let revision = revision.to_string();
+    Call::change(cmd!(
+        sh,
+        "helm rollback {release} {revision} --namespace {namespace} --kube-context {context}"
+    ))
 }
 
-/// `helm uninstall R -n NS --kube-context C` (what `--atomic` does to a failed first install).
-pub fn uninstall(release: &str, namespace: &str, context: &str) -> Cmd {
-    Cmd::new("helm")
-        .args([
-            "uninstall",
-            release,
-            "--namespace",
-            namespace,
-            "--kube-context",
-            context,
-        ])
-        .mutating()
+/// `helm uninstall R -n NS --kube-context C [--wait]` (what `--atomic` does to a failed first install).
+pub fn uninstall(sh: &Shell, release: &str, namespace: &str, context: &str, wait: bool) -> Call {
+    let wait = wait.then_some("--wait");
+    Call::change(cmd!(
+        sh,
+        "helm uninstall {release} --namespace {namespace} --kube-context {context} {wait...}"
+    ))
+}
+
+/// `helm template R CHART --namespace NS --set image.tag=T [-f values]...` (offline render).
+pub fn template(
+    sh: &Shell,
+    release: &str,
+    chart: &Path,
+    namespace: &str,
+    tag: &str,
+    values: &[&Path],
+) -> Call {
+    let set = format!("image.tag={tag}");
+    let values: Vec<String> = values
+        .iter()
+        .flat_map(|v| ["-f".to_string(), v.display().to_string()])
+        .collect();
+    Call::query(cmd!(
+        sh,
+        "helm template {release} {chart} --namespace {namespace} --set {set} {values...}"
+    ))
+}
+
+/// `helm lint CHART --set image.tag=T`.
+pub fn lint(sh: &Shell, chart: &Path, tag: &str) -> Call {
+    let set = format!("image.tag={tag}");
+    Call::query(cmd!(sh, "helm lint {chart} --set {set}"))
+}
+
+/// `helm test R -n NS --kube-context C --timeout T` (runs the chart's test hooks in the cluster). A check,
+/// not a change of the release: it also runs under `--dry-run`.
+pub fn test(sh: &Shell, release: &str, namespace: &str, context: &str, timeout_secs: u64) -> Call {
+    let timeout = format!("{timeout_secs}s");
+    Call::query(cmd!(
+        sh,
+        "helm test {release} --namespace {namespace} --kube-context {context} --timeout {timeout}"
+    ))
 }
 
 #[cfg(test)]
@@ -231,15 +254,17 @@ mod tests {
             timeout_secs: 60,
             flavor: Flavor::Helm3,
         };
-        let c3 = upgrade_install(&u);
-        assert!(c3.args.contains(&"--atomic".into()) && c3.args.contains(&"--wait".into()));
-        assert!(c3.args.windows(2).any(|w| w == ["--kube-context", "todo"]));
+        let sh = Shell::new().unwrap_or_else(|e| panic!("{e}"));
+        let c3 = upgrade_install(&sh, &u).args();
+        assert!(c3.contains(&"--atomic".into()) && c3.contains(&"--wait".into()));
+        assert!(c3.windows(2).any(|w| w == ["--kube-context", "todo"]));
+        assert!(c3.windows(2).any(|w| w == ["-f", "/tmp/v.yaml"]));
         u.flavor = Flavor::Helm4;
-        let c4 = upgrade_install(&u);
-        assert!(c4.args.contains(&"--rollback-on-failure".into()));
-        assert!(c4.args.contains(&"--wait=watcher".into()));
-        assert!(!c4.args.contains(&"--atomic".into()));
-        assert!(c4.args.windows(2).any(|w| w == ["--timeout", "60s"]));
+        let c4 = upgrade_install(&sh, &u).args();
+        assert!(c4.contains(&"--rollback-on-failure".into()));
+        assert!(c4.contains(&"--wait=watcher".into()));
+        assert!(!c4.contains(&"--atomic".into()));
+        assert!(c4.windows(2).any(|w| w == ["--timeout", "60s"]));
     }
 
     #[test]

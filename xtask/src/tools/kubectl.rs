@@ -1,18 +1,16 @@
-//! `kubectl`: client version, namespaces, pods, logs, port-forward. Every cluster command carries `--context <profile>`.
+//! `kubectl`: client version, namespaces, pods, events, logs, port-forward, the service proxy, offline YAML to
+//! JSON. Every cluster command carries `--context <profile>`.
 
 use anyhow::{Context as _, Result};
 use serde::Deserialize;
+use xshell::{cmd, Shell};
 
-use crate::context::Cmd;
+use crate::process::Call;
 use crate::tools::Version;
 
-fn kc(context: &str) -> Cmd {
-    Cmd::new("kubectl").args(["--context", context])
-}
-
 /// `kubectl version --client -o json` (needs no cluster).
-pub fn version() -> Cmd {
-    Cmd::new("kubectl").args(["version", "--client", "-o", "json"])
+pub fn version(sh: &Shell) -> Call {
+    Call::query(cmd!(sh, "kubectl version --client -o json"))
 }
 
 /// Parsed `kubectl version --client -o json`.
@@ -46,83 +44,110 @@ impl KubectlVersion {
 }
 
 /// `kubectl --context C get namespace NS -o json` (exit 1 + NotFound when missing).
-pub fn get_namespace(context: &str, ns: &str) -> Cmd {
-    kc(context).args(["get", "namespace", ns, "-o", "json"])
+pub fn get_namespace(sh: &Shell, context: &str, ns: &str) -> Call {
+    Call::query(cmd!(
+        sh,
+        "kubectl --context {context} get namespace {ns} -o json"
+    ))
 }
 
 /// `kubectl --context C create namespace NS`.
-pub fn create_namespace(context: &str, ns: &str) -> Cmd {
-    kc(context).args(["create", "namespace", ns]).mutating()
+pub fn create_namespace(sh: &Shell, context: &str, ns: &str) -> Call {
+    Call::change(cmd!(
+        sh,
+        "kubectl --context {context} create namespace {ns}"
+    ))
 }
 
 /// `kubectl --context C label namespace NS KEY=VALUE --overwrite`.
-pub fn label_namespace(context: &str, ns: &str, label: &str) -> Cmd {
-    kc(context)
-        .args(["label", "namespace", ns, label, "--overwrite"])
-        .mutating()
+pub fn label_namespace(sh: &Shell, context: &str, ns: &str, label: &str) -> Call {
+    Call::change(cmd!(
+        sh,
+        "kubectl --context {context} label namespace {ns} {label} --overwrite"
+    ))
+}
+
+/// `kubectl --context C delete namespace NS --ignore-not-found`.
+pub fn delete_namespace(sh: &Shell, context: &str, ns: &str) -> Call {
+    Call::change(cmd!(
+        sh,
+        "kubectl --context {context} delete namespace {ns} --ignore-not-found"
+    ))
 }
 
 /// `kubectl --context C -n NS get pods -l SELECTOR -o json`.
-pub fn get_pods(context: &str, ns: &str, selector: &str) -> Cmd {
-    kc(context).args([
-        "--namespace",
-        ns,
-        "get",
-        "pods",
-        "-l",
-        selector,
-        "-o",
-        "json",
-    ])
+pub fn get_pods(sh: &Shell, context: &str, ns: &str, selector: &str) -> Call {
+    Call::query(cmd!(
+        sh,
+        "kubectl --context {context} --namespace {ns} get pods -l {selector} -o json"
+    ))
+}
+
+/// `kubectl --context C -n NS get KINDS -o json` (a mixed List).
+pub fn get(sh: &Shell, context: &str, ns: &str, kinds: &str) -> Call {
+    Call::query(cmd!(
+        sh,
+        "kubectl --context {context} --namespace {ns} get {kinds} -o json"
+    ))
 }
 
 /// `kubectl --context C -n NS get events --field-selector type=Warning -o json`.
-pub fn get_warning_events(context: &str, ns: &str) -> Cmd {
-    kc(context).args([
-        "--namespace",
-        ns,
-        "get",
-        "events",
-        "--field-selector",
-        "type=Warning",
-        "-o",
-        "json",
-    ])
+pub fn get_warning_events(sh: &Shell, context: &str, ns: &str) -> Call {
+    Call::query(cmd!(
+        sh,
+        "kubectl --context {context} --namespace {ns} get events --field-selector type=Warning -o json"
+    ))
 }
 
 /// `kubectl --context C -n NS logs POD -c CONTAINER --tail N [--previous]`.
-pub fn logs(context: &str, ns: &str, pod: &str, container: &str, tail: u32, previous: bool) -> Cmd {
-    let c = kc(context).args([
-        "--namespace",
-        ns,
-        "logs",
-        pod,
-        "-c",
-        container,
-        "--tail",
-        &tail.to_string(),
-    ]);
-    if previous {
-        c.arg("--previous")
-    } else {
-        c
-    }
+pub fn logs(
+    sh: &Shell,
+    context: &str,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    tail: u32,
+    previous: bool,
+) -> Call {
+    let tail = tail.to_string();
+    let previous = previous.then_some("--previous");
+    Call::query(cmd!(
+        sh,
+        "kubectl --context {context} --namespace {ns} logs {pod} -c {container} --tail {tail} {previous...}"
+    ))
 }
 
 /// `kubectl --context C -n NS port-forward svc/NAME LOCAL:REMOTE --address 127.0.0.1`.
-pub fn port_forward(context: &str, ns: &str, service: &str, local: u16, remote: u16) -> Cmd {
-    kc(context)
-        .args([
-            "--namespace",
-            ns,
-            "port-forward",
-            &format!("svc/{service}"),
-            &format!("{local}:{remote}"),
-            "--address",
-            "127.0.0.1",
-        ])
-        // Not a cluster change, but it holds a local port open: --dry-run only prints it.
-        .mutating()
+pub fn port_forward(
+    sh: &Shell,
+    context: &str,
+    ns: &str,
+    service: &str,
+    local: u16,
+    remote: u16,
+) -> Call {
+    let target = format!("svc/{service}");
+    let ports = format!("{local}:{remote}");
+    // Not a cluster change, but it holds a local port open: --dry-run only prints it.
+    Call::change(cmd!(
+        sh,
+        "kubectl --context {context} --namespace {ns} port-forward {target} {ports} --address 127.0.0.1"
+    ))
+}
+
+/// `kubectl --context C get --raw /api/v1/namespaces/NS/services/http:SVC:http/proxy/PATH`: reaches a
+/// ClusterIP Service through the API server, without a port-forward.
+pub fn proxy_get(sh: &Shell, context: &str, ns: &str, service: &str, path: &str) -> Call {
+    let raw = format!("/api/v1/namespaces/{ns}/services/http:{service}:http/proxy{path}");
+    Call::query(cmd!(sh, "kubectl --context {context} get --raw {raw}"))
+}
+
+/// `kubectl label --local -f - -o json <absent-label>-`: prints each YAML document on stdin as JSON, offline.
+pub fn yaml_to_json(sh: &Shell) -> Call {
+    Call::query(cmd!(
+        sh,
+        "kubectl label --local -f - -o json validate.todo-xtask.invalid/none-"
+    ))
 }
 
 /// True when kubectl's stderr says the object does not exist.
@@ -151,14 +176,24 @@ mod tests {
 
     #[test]
     fn every_command_names_the_context() {
+        let sh = Shell::new().unwrap_or_else(|e| panic!("{e}"));
         for c in [
-            get_namespace("p", "n"),
-            create_namespace("p", "n"),
-            get_pods("p", "n", "a=b"),
-            port_forward("p", "n", "s", 1, 2),
+            get_namespace(&sh, "p", "n"),
+            create_namespace(&sh, "p", "n"),
+            get_pods(&sh, "p", "n", "a=b"),
+            port_forward(&sh, "p", "n", "s", 1, 2),
+            logs(&sh, "p", "n", "pod", "c", 5, true),
+            proxy_get(&sh, "p", "n", "s", "/health"),
         ] {
-            assert_eq!(&c.args[..2], ["--context", "p"]);
+            assert_eq!(&c.args()[..2], ["--context", "p"]);
         }
+        assert_eq!(
+            logs(&sh, "p", "n", "pod", "c", 5, true)
+                .args()
+                .last()
+                .map(String::as_str),
+            Some("--previous")
+        );
         assert!(is_not_found(
             r#"Error from server (NotFound): namespaces "todo" not found"#
         ));

@@ -4,16 +4,13 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use serde::Deserialize;
+use xshell::{cmd, Shell};
 
-use crate::context::Cmd;
-
-fn mk(profile: &str) -> Cmd {
-    Cmd::new("minikube").args(["-p", profile])
-}
+use crate::process::Call;
 
 /// `minikube version -o json`.
-pub fn version() -> Cmd {
-    Cmd::new("minikube").args(["version", "-o", "json"])
+pub fn version(sh: &Shell) -> Call {
+    Call::query(cmd!(sh, "minikube version -o json"))
 }
 
 /// Parsed `minikube version -o json`.
@@ -25,8 +22,8 @@ pub struct MinikubeVersion {
 }
 
 /// `minikube -p P status -o json`; the exit code is a bitmask (1 host, 2 kubelet/apiserver, 4 kubeconfig), 85 = no such profile.
-pub fn status(profile: &str) -> Cmd {
-    mk(profile).args(["status", "-o", "json"])
+pub fn status(sh: &Shell, profile: &str) -> Call {
+    Call::query(cmd!(sh, "minikube -p {profile} status -o json"))
 }
 
 /// Exit code of `minikube status` for a profile that does not exist.
@@ -94,22 +91,23 @@ pub fn parse_status(code: i32, stdout: &str) -> Result<ClusterState> {
 }
 
 /// `minikube -p P start --cpus N --memory M --keep-context`: `--keep-context` keeps the user's current context.
-pub fn start(profile: &str, cpus: u32, memory_mib: u32) -> Cmd {
-    mk(profile)
-        .args([
-            "start",
-            "--keep-context",
-            "--cpus",
-            &cpus.to_string(),
-            "--memory",
-            &format!("{memory_mib}mb"),
-        ])
-        .mutating()
+pub fn start(sh: &Shell, profile: &str, cpus: u32, memory_mib: u32) -> Call {
+    let cpus = cpus.to_string();
+    let memory = format!("{memory_mib}mb");
+    Call::change(cmd!(
+        sh,
+        "minikube -p {profile} start --keep-context --cpus {cpus} --memory {memory}"
+    ))
+}
+
+/// `minikube delete -p P` (the whole cluster).
+pub fn delete(sh: &Shell, profile: &str) -> Call {
+    Call::change(cmd!(sh, "minikube delete -p {profile}"))
 }
 
 /// `minikube profile list -o json`.
-pub fn profile_list() -> Cmd {
-    Cmd::new("minikube").args(["profile", "list", "-o", "json"])
+pub fn profile_list(sh: &Shell) -> Call {
+    Call::query(cmd!(sh, "minikube profile list -o json"))
 }
 
 /// Parsed `minikube profile list -o json`.
@@ -174,8 +172,8 @@ impl ProfileList {
 }
 
 /// `minikube -p P docker-env --shell bash`.
-pub fn docker_env(profile: &str) -> Cmd {
-    mk(profile).args(["docker-env", "--shell", "bash"])
+pub fn docker_env(sh: &Shell, profile: &str) -> Call {
+    Call::query(cmd!(sh, "minikube -p {profile} docker-env --shell bash"))
 }
 
 /// Parses `export K="V"` lines of `docker-env --shell bash`.
@@ -189,8 +187,8 @@ pub fn parse_docker_env(stdout: &str) -> BTreeMap<String, String> {
 }
 
 /// `minikube -p P image ls --format json`.
-pub fn image_ls(profile: &str) -> Cmd {
-    mk(profile).args(["image", "ls", "--format", "json"])
+pub fn image_ls(sh: &Shell, profile: &str) -> Call {
+    Call::query(cmd!(sh, "minikube -p {profile} image ls --format json"))
 }
 
 /// One image of `minikube image ls --format json` (`size` is a string of bytes).
@@ -224,8 +222,13 @@ pub fn has_image(images: &[ListedImage], image: &str) -> bool {
 }
 
 /// `minikube -p P image load IMAGE` (from the local Docker engine).
-pub fn image_load(profile: &str, image: &str) -> Cmd {
-    mk(profile).args(["image", "load", image]).mutating()
+pub fn image_load(sh: &Shell, profile: &str, image: &str) -> Call {
+    Call::change(cmd!(sh, "minikube -p {profile} image load {image}"))
+}
+
+/// `minikube -p P image rm IMAGE`.
+pub fn image_rm(sh: &Shell, profile: &str, image: &str) -> Call {
+    Call::change(cmd!(sh, "minikube -p {profile} image rm {image}"))
 }
 
 #[cfg(test)]
@@ -287,14 +290,17 @@ mod tests {
 
     #[test]
     fn every_command_names_the_profile() {
+        let sh = Shell::new().unwrap_or_else(|e| panic!("{e}"));
         for c in [
-            status("x"),
-            start("x", 2, 4096),
-            docker_env("x"),
-            image_ls("x"),
-            image_load("x", "i:t"),
+            status(&sh, "x"),
+            start(&sh, "x", 2, 4096),
+            docker_env(&sh, "x"),
+            image_ls(&sh, "x"),
+            image_load(&sh, "x", "i:t"),
+            image_rm(&sh, "x", "i:t"),
         ] {
-            assert_eq!(&c.args[..2], ["-p", "x"]);
+            assert_eq!(&c.args()[..2], ["-p", "x"]);
         }
+        assert_eq!(delete(&sh, "x").args(), ["delete", "-p", "x"]);
     }
 }

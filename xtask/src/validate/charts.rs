@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::check::CheckResult;
 use super::policy;
-use crate::context::{Cmd, Context};
+use crate::context::Context;
+use crate::tools::{helm, kubectl};
 
 /// The charts: (short name, release name, directory under the root).
 pub const CHARTS: [(&str, &str, &str); 2] = [
@@ -19,19 +20,6 @@ pub const CHARTS: [(&str, &str, &str); 2] = [
 
 /// A syntactically valid image tag for rendering (deploy sets the content hash).
 const RENDER_TAG: &str = "0000000000aa";
-
-/// `kubectl label --local -f - -o json <absent-label>-`: prints each YAML document as JSON without a cluster.
-pub fn yaml_to_json_cmd() -> Cmd {
-    Cmd::new("kubectl").args([
-        "label",
-        "--local",
-        "-f",
-        "-",
-        "-o",
-        "json",
-        "validate.todo-xtask.invalid/none-",
-    ])
-}
 
 /// Splits kubectl's output (concatenated JSON objects, or a List) into objects.
 pub fn parse_objects(stdout: &str) -> anyhow::Result<Vec<Value>> {
@@ -47,31 +35,10 @@ pub fn parse_objects(stdout: &str) -> anyhow::Result<Vec<Value>> {
     Ok(out)
 }
 
-fn helm_template(root: &Path, release: &str, dir: &str, ns: &str, dev: bool) -> Cmd {
-    let chart = root.join(dir);
-    let mut c = Cmd::new("helm").args([
-        "template",
-        release,
-        &chart.to_string_lossy(),
-        "--namespace",
-        ns,
-        "--set",
-        &format!("image.tag={RENDER_TAG}"),
-    ]);
-    if dev {
-        c = c.args(["-f", &chart.join("values-dev.yaml").to_string_lossy()]);
-    }
-    c
-}
-
 /// Lint, render and policy checks for both charts.
 pub fn checks(ctx: &Context) -> Vec<CheckResult> {
-    if crate::tools::find_on_path("helm").is_none() {
-        return vec![CheckResult::fail(
-            "charts",
-            "helm not found on PATH",
-            "install Helm 3 or 4 (https://helm.sh/docs/intro/install/)",
-        )];
+    if !crate::tools::available("helm") {
+        return vec![CheckResult::missing_tool("charts", "helm")];
     }
     let mut out = Vec::new();
     for (short, release, dir) in CHARTS {
@@ -95,13 +62,10 @@ pub fn checks(ctx: &Context) -> Vec<CheckResult> {
 fn lint(ctx: &Context, short: &str, dir: &str) -> CheckResult {
     let name = format!("chart lint: {short}");
     let chart = ctx.root.join(dir);
-    let cmd = Cmd::new("helm").args([
-        "lint",
-        &chart.to_string_lossy(),
-        "--set",
-        &format!("image.tag={RENDER_TAG}"),
-    ]);
-    match ctx.runner.output(&cmd) {
+    match ctx
+        .sh()
+        .and_then(|sh| ctx.run(&helm::lint(&sh, &chart, RENDER_TAG)))
+    {
         Ok(o) if o.ok() => {
             let warnings = o.stdout.lines().filter(|l| l.contains("[WARNING]")).count();
             CheckResult::pass(
@@ -149,10 +113,20 @@ fn render(
         "values.yaml"
     };
     let name = format!("chart render: {short} ({values})");
-    let tpl = match ctx
-        .runner
-        .output(&helm_template(&ctx.root, release, dir, &ctx.namespace, dev))
-    {
+    let chart = ctx.root.join(dir);
+    let dev_values = chart.join("values-dev.yaml");
+    let files: Vec<&Path> = if dev { vec![&dev_values] } else { Vec::new() };
+    let template = ctx.sh().and_then(|sh| {
+        ctx.run(&helm::template(
+            &sh,
+            release,
+            &chart,
+            &ctx.namespace,
+            RENDER_TAG,
+            &files,
+        ))
+    });
+    let tpl = match template {
         Ok(o) if o.ok() => o.stdout,
         Ok(o) => {
             return (
@@ -171,9 +145,12 @@ fn render(
             )
         }
     };
+    if !crate::tools::available("kubectl") {
+        return (CheckResult::missing_tool(&name, "kubectl"), None);
+    }
     let json = match ctx
-        .runner
-        .output_with_stdin(&yaml_to_json_cmd(), Some(&tpl))
+        .sh()
+        .and_then(|sh| ctx.run(&kubectl::yaml_to_json(&sh).stdin(tpl)))
     {
         Ok(o) if o.ok() => o.stdout,
         Ok(o) => {

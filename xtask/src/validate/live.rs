@@ -4,10 +4,11 @@
 use std::time::{Duration, Instant};
 
 use super::check::CheckResult;
-use crate::context::{Cmd, Context};
+use crate::context::Context;
 use crate::diagnose::{self, Snapshot};
 use crate::kube::{rfc3339_secs, Pod};
-use crate::tools::helm;
+use crate::process::Call;
+use crate::tools::{helm, kubectl};
 
 /// The releases (= Deployments = Services) that must be live.
 pub const RELEASES: [&str; 2] = ["todo-backend", "todo-frontend"];
@@ -21,10 +22,10 @@ pub const INSTALL_BUDGET_SECS: i64 = 60;
 /// Ok when at least one release is installed (`helm status` succeeds).
 pub fn releases_installed(ctx: &Context) -> Result<(), String> {
     let mut found = false;
+    let sh = ctx.sh().map_err(|e| format!("{e:#}"))?;
     for r in RELEASES {
         let out = ctx
-            .runner
-            .output(&helm::status(r, &ctx.namespace, &ctx.profile))
+            .run(&helm::status(&sh, r, &ctx.namespace, &ctx.profile))
             .map_err(|e| format!("{e:#}"))?;
         found |= out.ok();
     }
@@ -219,17 +220,6 @@ pub fn install_check(snap: &Snapshot) -> CheckResult {
     )
 }
 
-/// `kubectl get --raw` through the API server's service proxy: reaches a ClusterIP Service without a port-forward.
-pub fn proxy_get(context: &str, ns: &str, service: &str, path: &str) -> Cmd {
-    Cmd::new("kubectl").args([
-        "--context",
-        context,
-        "get",
-        "--raw",
-        &format!("/api/v1/namespaces/{ns}/services/http:{service}:http/proxy{path}"),
-    ])
-}
-
 /// A health endpoint answered 2xx within the budget.
 pub fn health_result(what: &str, ok: bool, took: Duration, detail: &str) -> CheckResult {
     let name = format!("health: {what} < 2 s");
@@ -331,9 +321,9 @@ pub fn helm_test_result(release: &str, code: i32, stdout: &str, stderr: &str) ->
     }
 }
 
-fn timed(ctx: &Context, cmd: &Cmd) -> (bool, Duration, String) {
+fn timed(ctx: &Context, cmd: &Call) -> (bool, Duration, String) {
     let start = Instant::now();
-    match ctx.runner.output(cmd) {
+    match ctx.run(cmd) {
         Ok(o) => {
             let took = start.elapsed();
             let ok = o.ok();
@@ -361,14 +351,26 @@ pub fn checks(ctx: &Context) -> Vec<CheckResult> {
         deployments_check(&snap),
         services_check(&snap),
     ];
+    let sh = match ctx.sh() {
+        Ok(sh) => sh,
+        Err(e) => {
+            out.push(CheckResult::fail(
+                "live checks",
+                format!("{e:#}"),
+                "run from the workspace",
+            ));
+            return out;
+        }
+    };
+    let (p, ns) = (&ctx.profile, &ctx.namespace);
     let (ok, took, body) = timed(
         ctx,
-        &proxy_get(&ctx.profile, &ctx.namespace, "todo-backend", "/health"),
+        &kubectl::proxy_get(&sh, p, ns, "todo-backend", "/health"),
     );
     out.push(health_result("backend /health", ok, took, &body));
     let (ok, took, body) = timed(
         ctx,
-        &proxy_get(&ctx.profile, &ctx.namespace, "todo-frontend", "/api/health"),
+        &kubectl::proxy_get(&sh, p, ns, "todo-frontend", "/api/health"),
     );
     out.push(health_result("frontend /api/health", ok, took, &body));
     if ok {
@@ -377,17 +379,7 @@ pub fn checks(ctx: &Context) -> Vec<CheckResult> {
     out.push(startup_check(&snap));
     out.push(install_check(&snap));
     for r in RELEASES {
-        let cmd = Cmd::new("helm").args([
-            "test",
-            r,
-            "--namespace",
-            &ctx.namespace,
-            "--kube-context",
-            &ctx.profile,
-            "--timeout",
-            "120s",
-        ]);
-        out.push(match ctx.runner.output(&cmd) {
+        out.push(match ctx.run(&helm::test(&sh, r, ns, p, 120)) {
             Ok(o) => helm_test_result(r, o.code, &o.stdout, &o.stderr),
             Err(e) => CheckResult::fail(&format!("helm test: {r}"), format!("{e:#}"), "check helm"),
         });

@@ -13,7 +13,8 @@ use anyhow::Result;
 pub use check::{render_table, CheckResult, Outcome};
 
 use crate::cli::ValidateArgs;
-use crate::context::{Context, Failure};
+use crate::context::Context;
+use crate::exit::Failure;
 use crate::tools::minikube::{self, ClusterState};
 
 /// What the user asked for.
@@ -34,7 +35,7 @@ impl From<&ValidateArgs> for Options {
 /// Runs the static checks: charts, Dockerfiles, built images.
 pub fn static_checks(ctx: &Context) -> Vec<CheckResult> {
     let mut out = charts::checks(ctx);
-    out.extend(dockerfile::checks(&ctx.runner, &ctx.root));
+    out.extend(dockerfile::checks(ctx));
     out.extend(image::checks(ctx));
     out
 }
@@ -42,8 +43,8 @@ pub fn static_checks(ctx: &Context) -> Vec<CheckResult> {
 /// Whether live checks can run: the profile runs and a release is installed.
 fn live_possible(ctx: &Context) -> std::result::Result<(), String> {
     let status = ctx
-        .runner
-        .output(&minikube::status(&ctx.profile))
+        .sh()
+        .and_then(|sh| ctx.run(&minikube::status(&sh, &ctx.profile)))
         .map_err(|e| format!("{e:#}"))?;
     match minikube::parse_status(status.code, &status.stdout) {
         Ok(ClusterState::Running) => live::releases_installed(ctx),
@@ -58,8 +59,14 @@ fn live_possible(ctx: &Context) -> std::result::Result<(), String> {
     }
 }
 
-/// Runs the subcommand.
-pub fn run(ctx: &Context, args: &ValidateArgs) -> Result<()> {
+impl ValidateArgs {
+    /// Runs `cargo xtask validate`.
+    pub fn run(&self, ctx: &Context) -> Result<()> {
+        run(ctx, self)
+    }
+}
+
+fn run(ctx: &Context, args: &ValidateArgs) -> Result<()> {
     let opts = Options::from(args);
     let mut results = static_checks(ctx);
     if opts.static_only {
@@ -85,6 +92,19 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> Result<()> {
         );
     } else {
         print!("{}", render_table(&results));
+    }
+    let missing: std::collections::BTreeSet<String> = results
+        .iter()
+        .filter_map(|r| r.missing_tool.as_deref())
+        .map(|t| crate::tools::missing(t).message)
+        .collect();
+    if !missing.is_empty() {
+        let mut msg = format!("{} prerequisite problem(s):", missing.len());
+        for m in &missing {
+            msg.push_str("\n  - ");
+            msg.push_str(m);
+        }
+        return Err(Failure::prereq(msg).into());
     }
     let failed = results
         .iter()

@@ -313,7 +313,7 @@ pub fn sigint(pid: u32) {
 }
 
 /// Polls until `f` is true, or panics.
-pub fn eventually(within: Duration, what: &str, f: impl Fn() -> bool) {
+pub fn eventually(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + within;
     while Instant::now() < end {
         if f() {

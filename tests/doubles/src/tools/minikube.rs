@@ -66,6 +66,17 @@ pub fn run(argv: &[String]) -> Reply {
             s.add_image("node", image);
             Reply::ok("")
         }),
+        // `minikube image rm` (cmd/minikube/cmd/image.go): removes the tag from every node, prints nothing.
+        ["image", "rm", images @ ..] if !images.is_empty() => with_state(|s| {
+            if s.str("cluster") != "running" {
+                return not_running(&profile);
+            }
+            for image in images {
+                let short = image.strip_prefix("docker.io/library/").unwrap_or(image);
+                s.remove_image("node", short);
+            }
+            Reply::ok("")
+        }),
         _ => Reply::err(
             64,
             format!("Error: unknown command {:?} for \"minikube\"\n", pos),
