@@ -1,7 +1,12 @@
 //! `cargo xtask clean`: removes what deploy made and nothing else, in reverse order, idempotently.
 //!
-//! Order: port-forwards, the releases (frontend first), the namespace (only when deploy labelled it),
-//! the images loaded into the cluster, then with `--images` the local images and with `--cluster` the profile.
+//! Order: port-forwards, the releases (frontend first), with `--purge-data` the bundled database's data, the
+//! namespace (only when deploy labelled it and it holds no kept data), the images loaded into the cluster, then
+//! with `--images` the local images and with `--cluster` the profile.
+//!
+//! The bundled database's data stays by default, like `docker compose down` keeps volumes: the PVC (helm
+//! never deletes a StatefulSet's claims) and its password Secret (`helm.sh/resource-policy: keep`), so the next
+//! deploy adopts them and finds every task again. `--purge-data` removes them, after asking.
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -23,27 +28,6 @@ pub const RELEASES: [&str; 2] = ["todo-frontend", "todo-backend"];
 pub const REPOSITORIES: [&str; 2] = ["todo-backend", "todo-frontend"];
 /// Label deploy puts on a namespace it created.
 pub const MANAGED_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "todo-xtask");
-
-/// What the user asked for.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Also remove local Docker images.
-    pub images: bool,
-    /// Also delete the Minikube profile.
-    pub cluster: bool,
-    /// Skip the confirmation of `--cluster`.
-    pub yes: bool,
-}
-
-impl From<&CleanArgs> for Options {
-    fn from(a: &CleanArgs) -> Self {
-        Self {
-            images: a.images,
-            cluster: a.cluster,
-            yes: a.yes,
-        }
-    }
-}
 
 /// One thing to remove and how.
 #[derive(Debug, Clone)]
@@ -67,6 +51,11 @@ pub enum Removal {
 }
 
 impl Removal {
+    /// True for the deletion of kept database data.
+    pub fn is_data(&self) -> bool {
+        matches!(self, Removal::Command { what, .. } if what.ends_with("(the bundled database's data)"))
+    }
+
     /// Human name of what goes away.
     pub fn describe(&self) -> String {
         match self {
@@ -114,6 +103,55 @@ fn forward_removals(root: &Path, profile: &str) -> Vec<Removal> {
             }
         })
         .collect()
+}
+
+/// The kinds that can outlive `helm uninstall` of the backend: the StatefulSet's claims and kept Secrets.
+const DATA_KINDS: &str = "persistentvolumeclaims,secrets";
+/// Every object of the backend release carries this label (the claims from volumeClaimTemplates too).
+const DATA_SELECTOR: &str = "app.kubernetes.io/instance=todo-backend";
+
+/// An object that holds the bundled database's data and survives an uninstall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// `PersistentVolumeClaim` or `Secret`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl Kept {
+    /// The kubectl word of its kind.
+    pub fn kind_word(&self) -> &'static str {
+        if self.kind == "Secret" {
+            "secret"
+        } else {
+            "pvc"
+        }
+    }
+}
+
+/// Claims and `helm.sh/resource-policy: keep` Secrets among a `kubectl get pvc,secret -o json` List.
+pub fn kept_data(json: &str) -> Result<Vec<Kept>> {
+    #[derive(Deserialize)]
+    struct Object {
+        kind: String,
+        #[serde(default)]
+        metadata: crate::kube::ObjectMeta,
+    }
+    let items: Vec<Object> = crate::kube::parse_items(json)?;
+    Ok(items
+        .into_iter()
+        .filter(|o| {
+            o.kind == "PersistentVolumeClaim"
+                || (o.kind == "Secret"
+                    && o.metadata.annotations.get("helm.sh/resource-policy").map(String::as_str)
+                        == Some("keep"))
+        })
+        .map(|o| Kept {
+            kind: o.kind,
+            name: o.metadata.name,
+        })
+        .collect())
 }
 
 /// The `app.kubernetes.io/managed-by` label of a namespace from `kubectl get namespace -o json`.
@@ -176,7 +214,7 @@ pub fn local_images(stdout: &str) -> Vec<String> {
 }
 
 /// Works out what exists and what to remove; only read-only commands run here.
-pub fn plan(ctx: &Context, opts: &Options) -> Result<(Vec<Removal>, Vec<String>)> {
+pub fn plan(ctx: &Context, opts: &CleanArgs) -> Result<(Vec<Removal>, Vec<String>)> {
     let mut removals = forward_removals(&ctx.root, &ctx.profile);
     let mut notes = Vec::new();
     let sh = ctx.sh()?;
@@ -194,7 +232,7 @@ pub fn plan(ctx: &Context, opts: &Options) -> Result<(Vec<Removal>, Vec<String>)
         )),
         ClusterState::Stopped(_) => {}
         ClusterState::Running if opts.cluster => {}
-        ClusterState::Running => removals.extend(cluster_removals(ctx, &mut notes)?),
+        ClusterState::Running => removals.extend(cluster_removals(ctx, opts, &mut notes)?),
     }
     if opts.images {
         let out = ctx.run(&docker::image_ls(&sh, &REPOSITORIES))?;
@@ -218,7 +256,7 @@ pub fn plan(ctx: &Context, opts: &Options) -> Result<(Vec<Removal>, Vec<String>)
     Ok((removals, notes))
 }
 
-fn cluster_removals(ctx: &Context, notes: &mut Vec<String>) -> Result<Vec<Removal>> {
+fn cluster_removals(ctx: &Context, opts: &CleanArgs, notes: &mut Vec<String>) -> Result<Vec<Removal>> {
     let mut out = Vec::new();
     let sh = ctx.sh()?;
     let (p, ns) = (&ctx.profile, &ctx.namespace);
@@ -230,12 +268,37 @@ fn cluster_removals(ctx: &Context, notes: &mut Vec<String>) -> Result<Vec<Remova
             });
         }
     }
+    let got = ctx.run(&kubectl::get_selected(&sh, p, ns, DATA_KINDS, DATA_SELECTOR))?;
+    let data = if got.ok() {
+        kept_data(&got.stdout)?
+    } else {
+        Vec::new()
+    };
+    if opts.purge_data {
+        for d in &data {
+            out.push(Removal::Command {
+                what: format!("{} {} (the bundled database's data)", d.kind_word(), d.name),
+                cmd: kubectl::delete(&sh, p, ns, d.kind_word(), &d.name),
+            });
+        }
+    } else if !data.is_empty() {
+        let names: Vec<String> = data.iter().map(|d| format!("{} {}", d.kind_word(), d.name)).collect();
+        notes.push(format!(
+            "kept the bundled database's data in namespace {ns}: {}; the next `cargo xtask deploy` finds it \
+             again. Remove it with `cargo xtask clean --purge-data`",
+            names.join(", ")
+        ));
+    }
     let got = ctx.run(&kubectl::get_namespace(&sh, p, ns))?;
     if got.ok() && namespace_is_ours(&got.stdout)? {
-        out.push(Removal::Command {
-            what: format!("namespace {ns} (created by deploy)"),
-            cmd: kubectl::delete_namespace(&sh, p, ns),
-        });
+        if data.is_empty() || opts.purge_data {
+            out.push(Removal::Command {
+                what: format!("namespace {ns} (created by deploy)"),
+                cmd: kubectl::delete_namespace(&sh, p, ns),
+            });
+        } else {
+            notes.push(format!("kept namespace {ns}: it holds that data"));
+        }
     }
     let ls = ctx.run(&minikube::image_ls(&sh, p))?;
     let images = if ls.ok() {
@@ -257,19 +320,18 @@ fn cluster_removals(ctx: &Context, notes: &mut Vec<String>) -> Result<Vec<Remova
     Ok(out)
 }
 
-/// Asks before deleting the profile; refuses without a terminal unless `--yes`.
-fn confirm_cluster_delete(profile: &str, yes: bool) -> Result<()> {
+/// Asks before deleting `what`; refuses without a terminal unless `--yes`.
+fn confirm(what: &str, yes: bool) -> Result<()> {
     if yes {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
         return Err(Failure::step(format!(
-            "refusing to delete Minikube profile {profile} without confirmation: no terminal to ask on; \
-             pass --yes to confirm"
+            "refusing to delete {what} without confirmation: no terminal to ask on; pass --yes to confirm"
         ))
         .into());
     }
-    eprint!("Delete Minikube profile {profile} and everything in it? [y/N] ");
+    eprint!("Delete {what}? This cannot be undone. [y/N] ");
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
@@ -277,7 +339,7 @@ fn confirm_cluster_delete(profile: &str, yes: bool) -> Result<()> {
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
         Ok(())
     } else {
-        Err(Failure::step(format!("kept Minikube profile {profile}: not confirmed")).into())
+        Err(Failure::step(format!("kept {what}: not confirmed")).into())
     }
 }
 
@@ -348,9 +410,8 @@ impl CleanArgs {
     }
 }
 
-fn run(ctx: &Context, args: &CleanArgs) -> Result<()> {
-    let opts = Options::from(args);
-    let (removals, notes) = plan(ctx, &opts)?;
+fn run(ctx: &Context, opts: &CleanArgs) -> Result<()> {
+    let (removals, notes) = plan(ctx, opts)?;
     for n in &notes {
         say(ctx, "note", n, None);
     }
@@ -365,7 +426,15 @@ fn run(ctx: &Context, args: &CleanArgs) -> Result<()> {
         return Ok(());
     }
     if opts.cluster {
-        confirm_cluster_delete(&ctx.profile, opts.yes)?;
+        confirm(
+            &format!("Minikube profile {} and everything in it", ctx.profile),
+            opts.yes,
+        )?;
+    } else if opts.purge_data && removals.iter().any(Removal::is_data) {
+        confirm(
+            &format!("the bundled database's data (every task) in namespace {}", ctx.namespace),
+            opts.yes,
+        )?;
     }
     let mut remaining = Vec::new();
     for r in &removals {

@@ -88,9 +88,18 @@ pub struct DeployArgs {
     /// `backend=FILE` or `frontend=FILE` applies it to that chart only (repeatable)
     #[arg(long, value_name = "[CHART=]FILE")]
     pub values: Vec<String>,
-    /// Read OPENAI_API_KEY, DATABASE_URL and AUTH_SECRET from this file (KEY=VALUE lines)
+    /// Read OPENAI_API_KEY, DATABASE_URL and AUTH_SECRET from this file (KEY=VALUE lines); without it, a
+    /// `.env` at the workspace root is read when there is one. The environment wins over the file.
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// Remove a setting the release has (OPENAI_API_KEY, DATABASE_URL or AUTH_SECRET); a setting not
+    /// given otherwise keeps the release's value (repeatable)
+    #[arg(long, value_name = "NAME", value_parser = parse_setting)]
+    pub unset: Vec<crate::pipeline::settings::Key>,
+    /// Go ahead when this deploy changes which database the backend uses (bundled <-> external, or
+    /// another external URL); without it such a deploy stops before changing anything
+    #[arg(long)]
+    pub switch_database: bool,
     /// Do not build images; use the tags of the current sources (they must exist)
     #[arg(long)]
     pub skip_build: bool,
@@ -111,6 +120,11 @@ pub struct DeployArgs {
     pub memory: u32,
 }
 
+fn parse_setting(name: &str) -> Result<crate::pipeline::settings::Key, String> {
+    crate::pipeline::settings::Key::parse(name)
+        .ok_or_else(|| format!("{name} is not a setting: OPENAI_API_KEY, DATABASE_URL or AUTH_SECRET"))
+}
+
 /// Flags of `validate`.
 #[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
@@ -120,15 +134,19 @@ pub struct ValidateArgs {
 }
 
 /// Flags of `clean`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct CleanArgs {
-    /// Also delete the Minikube profile
+    /// Also delete the bundled database's data: its volume (PVC) and password Secret, which clean keeps
+    /// by default so that the next deploy finds every task again; asks first
+    #[arg(long)]
+    pub purge_data: bool,
+    /// Also delete the Minikube profile (and with it everything in the cluster); asks first
     #[arg(long)]
     pub cluster: bool,
     /// Also remove the todo-backend/todo-frontend images from the local Docker engine
     #[arg(long)]
     pub images: bool,
-    /// Delete the Minikube profile (--cluster) without asking; required when no terminal is attached
+    /// Confirm --purge-data / --cluster without asking; required when no terminal is attached
     #[arg(long, short = 'y')]
     pub yes: bool,
 }
@@ -141,8 +159,9 @@ pub struct DiagnoseArgs {
     pub tail: u32,
     /// Also ask an OpenAI-compatible model to explain the findings (anonymised first)
     ///
-    /// Reads OPENAI_API_KEY (required), OPENAI_BASE_URL (default https://api.openai.com/v1, https goes
-    /// through curl), OPENAI_MODEL (default gpt-4o-mini) and OPENAI_TIMEOUT_SECS (default 30).
+    /// Reads OPENAI_API_KEY (required), OPENAI_BASE_URL (default https://api.openai.com/v1; https checked
+    /// against the platform's trust store, SSL_CERT_FILE adds a CA), OPENAI_MODEL (default gpt-4o-mini) and
+    /// OPENAI_TIMEOUT_SECS (1-600, default 30).
     #[arg(long)]
     pub explain: bool,
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
@@ -32,6 +32,15 @@ impl std::fmt::Debug for Secrets {
 }
 
 const KEYS: [&str; 3] = ["OPENAI_API_KEY", "DATABASE_URL", "AUTH_SECRET"];
+
+/// The env file a deploy reads: `--env-file`, else a `.env` at the workspace root when there is one (as
+/// docker compose reads the `.env` beside its compose file).
+pub fn env_file(given: Option<&Path>, root: &Path) -> Option<PathBuf> {
+    match given {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(root.join(".env")).filter(|p| p.is_file()),
+    }
+}
 
 impl Secrets {
     /// Env file values first, then the process environment on top (as docker compose does).

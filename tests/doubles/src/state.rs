@@ -78,6 +78,75 @@ impl State {
             a.retain(|v| v.as_str() != Some(image));
         }
     }
+    /// Records what an upgrade of `release` applied in `ns`: its objects replace the release's earlier ones
+    /// (kept objects of an earlier install are adopted), controller-made claims are added once.
+    pub fn apply(&mut self, ns: &str, release: &str, objects: Vec<Value>) {
+        let mut all = self.0["objects"].as_array().cloned().unwrap_or_default();
+        all.retain(|o| !(o["namespace"] == ns && o["release"] == release && o["owned"] == true));
+        for mut o in objects {
+            let same = |x: &Value| x["namespace"] == ns && x["kind"] == o["kind"] && x["name"] == o["name"];
+            if o["owned"] == true {
+                all.retain(|x| !same(x));
+            } else if all.iter().any(same) {
+                continue;
+            }
+            o["namespace"] = json!(ns);
+            o["release"] = json!(release);
+            all.push(o);
+        }
+        self.0["objects"] = Value::Array(all);
+    }
+
+    /// Removes what `helm uninstall` removes; returns the `Kind/name` of the objects kept by their
+    /// `helm.sh/resource-policy: keep` annotation.
+    pub fn uninstall(&mut self, ns: &str, release: &str) -> Vec<String> {
+        let mut kept = Vec::new();
+        let mut all = self.0["objects"].as_array().cloned().unwrap_or_default();
+        all.retain(|o| {
+            if o["namespace"] != ns || o["release"] != release || o["owned"] != true {
+                return true;
+            }
+            let keep = o["annotations"]["helm.sh/resource-policy"] == "keep";
+            if keep {
+                kept.push(format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap_or_default(),
+                    o["name"].as_str().unwrap_or_default()
+                ));
+            }
+            keep
+        });
+        self.0["objects"] = Value::Array(all);
+        kept
+    }
+
+    /// Objects of `ns` whose kind is one of `kinds` and whose labels match every `k=v` of `selector`.
+    pub fn objects(&self, ns: &str, kinds: &[&str], selector: &str) -> Vec<Value> {
+        let wanted: Vec<(&str, &str)> = selector
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        self.0["objects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| o["namespace"] == ns && kinds.iter().any(|k| o["kind"] == *k))
+            .filter(|o| wanted.iter().all(|(k, v)| o["labels"][*k] == *v))
+            .cloned()
+            .collect()
+    }
+
+    /// Deletes one object; false when there was none.
+    pub fn delete_object(&mut self, ns: &str, kind: &str, name: &str) -> bool {
+        let mut all = self.0["objects"].as_array().cloned().unwrap_or_default();
+        let before = all.len();
+        all.retain(|o| !(o["namespace"] == ns && o["kind"] == kind && o["name"] == name));
+        let deleted = all.len() != before;
+        self.0["objects"] = Value::Array(all);
+        deleted
+    }
+
     /// Releases by name.
     pub fn releases(&self) -> BTreeMap<String, Value> {
         self.0["releases"]

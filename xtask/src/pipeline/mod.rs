@@ -6,6 +6,7 @@ mod images;
 mod load;
 mod preflight;
 mod release;
+pub mod settings;
 mod smoke;
 
 use std::collections::BTreeMap;
@@ -87,6 +88,8 @@ pub struct State {
     pub urls: Vec<(String, String)>,
     /// Secret values to redact from printed commands.
     pub secret_values: Vec<String>,
+    /// The settings the release gets, from the settings step.
+    pub settings: Option<settings::Plan>,
 }
 
 impl State {
@@ -103,6 +106,7 @@ impl State {
             budgets: Vec::new(),
             urls: Vec::new(),
             secret_values: Vec::new(),
+            settings: None,
         }
     }
 }
@@ -112,6 +116,7 @@ pub fn plan(args: &DeployArgs) -> Vec<Box<dyn Step>> {
     let mut steps: Vec<Box<dyn Step>> = vec![
         Box::new(preflight::Preflight),
         Box::new(cluster::Cluster),
+        Box::new(settings::SettingsStep),
         Box::new(images::Images),
         Box::new(load::Load),
         Box::new(release::Release),
@@ -220,6 +225,7 @@ mod tests {
             [
                 "preflight",
                 "cluster",
+                "settings",
                 "images",
                 "load",
                 "release",

@@ -365,22 +365,21 @@ impl Step for Release {
     }
 
     fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {
-        let secrets = Secrets::load(st.args.env_file.as_deref())?;
-        // Never on a command line, but redacted anyway should a values path or message ever echo one.
-        st.secret_values = secrets.values();
+        let secrets = st
+            .settings
+            .as_ref()
+            .map(|p| p.values.clone())
+            .ok_or_else(|| Failure::step("the settings step did not run"))?;
         let mut details = vec![ensure_namespace(ctx, st)?];
         if let Some(url) = &secrets.database_url {
             let local = ["@localhost", "@127.0.0.1", "@[::1]"]
                 .iter()
                 .any(|h| url.contains(h));
-            rep.println(&format!(
-                "using the external DATABASE_URL (bundled PostgreSQL off){}",
-                if local {
-                    "; WARNING: it points at localhost, which inside the cluster is the pod itself"
-                } else {
-                    ""
-                }
-            ));
+            if local {
+                rep.println(
+                    "WARNING: DATABASE_URL points at localhost, which inside the cluster is the pod itself",
+                );
+            }
             details.push("external database".into());
         }
         let extra = st.args.values.clone();

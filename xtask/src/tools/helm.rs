@@ -121,6 +121,15 @@ pub fn history(sh: &Shell, release: &str, namespace: &str, context: &str) -> Cal
     ))
 }
 
+/// `helm get values R -n NS --kube-context C -o json`: the user-supplied values of the current revision
+/// (`null` when none). They hold the secret settings: the output is never printed.
+pub fn get_values(sh: &Shell, release: &str, namespace: &str, context: &str) -> Call {
+    Call::query(cmd!(
+        sh,
+        "helm get values {release} --namespace {namespace} --kube-context {context} -o json"
+    ))
+}
+
 /// One revision of `helm history -o json` (`revision` is a number here, unlike `helm list`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Revision {

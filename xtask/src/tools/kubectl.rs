@@ -91,6 +91,22 @@ pub fn get(sh: &Shell, context: &str, ns: &str, kinds: &str) -> Call {
     ))
 }
 
+/// `kubectl --context C -n NS get KINDS -l SELECTOR -o json`.
+pub fn get_selected(sh: &Shell, context: &str, ns: &str, kinds: &str, selector: &str) -> Call {
+    Call::query(cmd!(
+        sh,
+        "kubectl --context {context} --namespace {ns} get {kinds} -l {selector} -o json"
+    ))
+}
+
+/// `kubectl --context C -n NS delete KIND NAME --ignore-not-found`.
+pub fn delete(sh: &Shell, context: &str, ns: &str, kind: &str, name: &str) -> Call {
+    Call::change(cmd!(
+        sh,
+        "kubectl --context {context} --namespace {ns} delete {kind} {name} --ignore-not-found"
+    ))
+}
+
 /// `kubectl --context C -n NS get events --field-selector type=Warning -o json`.
 pub fn get_warning_events(sh: &Shell, context: &str, ns: &str) -> Call {
     Call::query(cmd!(

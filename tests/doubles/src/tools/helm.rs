@@ -45,6 +45,15 @@ pub fn run(argv: &[String]) -> Reply {
             upgrade(argv, name, chart)
         }
         ["status", name, ..] => status(name),
+        // `helm get values R -o json` (pkg/cmd/get_values.go): the user-supplied values of the current
+        // revision as JSON, `null` when there are none.
+        ["get", "values", name, ..] => with_state(|s| {
+            let r = &s.0["releases"][*name];
+            if r.is_null() {
+                return Reply::err(1, "Error: release: not found\n");
+            }
+            Reply::ok(format!("{}\n", r["config"]))
+        }),
         ["history", name, ..] => history(name),
         ["rollback", name, rev, ..] => rollback(name, rev),
         ["uninstall", name, ..] => with_state(|s| {
@@ -52,7 +61,23 @@ pub fn run(argv: &[String]) -> Reply {
                 .as_object_mut()
                 .and_then(|m| m.remove(*name))
             {
-                Some(_) => Reply::ok(format!("release \"{name}\" uninstalled\n")),
+                Some(rel) => {
+                    // pkg/action/uninstall.go: everything the release made goes, except objects annotated
+                    // `helm.sh/resource-policy: keep` (listed as kept); claims a StatefulSet made were never
+                    // the release's.
+                    let ns = rel["namespace"].as_str().unwrap_or("default").to_string();
+                    let kept = s.uninstall(&ns, name);
+                    let mut out = String::new();
+                    if !kept.is_empty() {
+                        out.push_str("These resources were kept due to the resource policy:\n");
+                        for k in kept {
+                            out.push_str(&format!("[{k}]\n"));
+                        }
+                        out.push('\n');
+                    }
+                    out.push_str(&format!("release \"{name}\" uninstalled\n"));
+                    Reply::ok(out)
+                }
                 None => Reply::err(
                     1,
                     format!("Error: uninstall: Release not loaded: {name}: release: not found\n"),
@@ -138,8 +163,10 @@ fn upgrade(argv: &[String], name: &str, chart: &str) -> Reply {
     }
     let ns = flag(argv, &["--namespace", "-n"]).unwrap_or_else(|| "default".into());
     // What the xtask handed over: file modes and the image settings (never the secret values themselves).
+    // `config` is what helm stores as the revision's user-supplied values: every file merged, later wins.
     let mut files = Vec::new();
     let mut merged = json!({});
+    let mut config = Value::Null;
     for f in values_files(argv) {
         let meta = std::fs::metadata(&f);
         let mode = meta
@@ -158,6 +185,8 @@ fn upgrade(argv: &[String], name: &str, chart: &str) -> Reply {
         if let Some(img) = parsed.get("image") {
             merged["image"] = img.clone();
         }
+        let parsed_any: Value = serde_yaml::from_str(&text).unwrap_or(Value::Null);
+        merge(&mut config, parsed_any);
         if let Err(e) = meta {
             return Reply::err(1, format!("Error: open {f}: {e}\n"));
         }
@@ -180,6 +209,15 @@ fn upgrade(argv: &[String], name: &str, chart: &str) -> Reply {
             t.push(f);
         }
         let r = delegate(&t);
+        if r.code == 0 {
+            // The Secrets the real helm rendered, decoded: tests read what the release's Secret holds.
+            let secrets = rendered_secrets(&r.stdout);
+            let objects = rendered_objects(&r.stdout);
+            with_state(|s| {
+                s.0["rendered_secrets"][name] = secrets;
+                s.apply(&ns, name, objects);
+            });
+        }
         if r.code != 0 {
             return Reply::err(
                 1,
@@ -213,7 +251,7 @@ fn upgrade(argv: &[String], name: &str, chart: &str) -> Reply {
             "deployed"
         };
         hist.push(json!({"revision": rev, "status": status, "chart": "chart-0.1.0", "app_version": "0.1.0", "description": if existed {"Upgrade complete"} else {"Install complete"}}));
-        s.0["releases"][name] = json!({"revision": rev, "status": status, "namespace": ns, "image": merged["image"], "history": hist, "pods": if scenario == "crashloop" {"crashloop"} else {"ready"}});
+        s.0["releases"][name] = json!({"revision": rev, "status": status, "namespace": ns, "image": merged["image"], "config": config, "history": hist, "pods": if scenario == "crashloop" {"crashloop"} else {"ready"}});
         existed
     });
     if scenario == "crashloop" {
@@ -240,6 +278,74 @@ fn upgrade(argv: &[String], name: &str, chart: &str) -> Reply {
         stdout: format!("{head}NAME: {name}\nNAMESPACE: {ns}\nSTATUS: deployed\nREVISION: {rev}\n"),
         stderr: warnings,
     }
+}
+
+/// Deep-merges `over` into `base` like helm merges values files: maps merge key by key, anything else replaces.
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) if !o.is_null() => *b = o,
+        _ => {}
+    }
+}
+
+/// `(kind, name, labels, annotations)` of every object of a rendered manifest stream, plus the claims each
+/// StatefulSet's volumeClaimTemplates make (`<template>-<statefulset>-<ordinal>`, owned by no release).
+fn rendered_objects(manifests: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(manifests) {
+        let Ok(v) = <Value as serde::Deserialize>::deserialize(doc) else {
+            continue;
+        };
+        if !v["kind"].is_string() || !v["metadata"]["annotations"]["helm.sh/hook"].is_null() {
+            continue;
+        }
+        out.push(json!({"kind": v["kind"], "name": v["metadata"]["name"], "labels": v["metadata"]["labels"], "annotations": v["metadata"]["annotations"], "owned": true}));
+        if v["kind"] == "StatefulSet" {
+            let replicas = v["spec"]["replicas"].as_u64().unwrap_or(1);
+            let sts = v["metadata"]["name"].as_str().unwrap_or_default();
+            for t in v["spec"]["volumeClaimTemplates"].as_array().into_iter().flatten() {
+                for i in 0..replicas {
+                    let tpl = t["metadata"]["name"].as_str().unwrap_or_default();
+                    out.push(json!({"kind": "PersistentVolumeClaim", "name": format!("{tpl}-{sts}-{i}"), "labels": t["metadata"]["labels"], "annotations": {}, "owned": false}));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `name -> {KEY: value}` of every Secret in a rendered manifest stream (`data` base64-decoded).
+fn rendered_secrets(manifests: &str) -> Value {
+    use base64::Engine as _;
+    let mut out = serde_json::Map::new();
+    for doc in serde_yaml::Deserializer::from_str(manifests) {
+        let Ok(v) = <Value as serde::Deserialize>::deserialize(doc) else {
+            continue;
+        };
+        if v["kind"] != "Secret" {
+            continue;
+        }
+        let mut keys = serde_json::Map::new();
+        for (k, val) in v["data"].as_object().into_iter().flatten() {
+            let decoded = val
+                .as_str()
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            keys.insert(k.clone(), json!(decoded));
+        }
+        for (k, val) in v["stringData"].as_object().into_iter().flatten() {
+            keys.insert(k.clone(), val.clone());
+        }
+        if let Some(name) = v["metadata"]["name"].as_str() {
+            out.insert(name.to_string(), Value::Object(keys));
+        }
+    }
+    Value::Object(out)
 }
 
 fn status(name: &str) -> Reply {

@@ -48,9 +48,13 @@ pub fn run(argv: &[String]) -> Reply {
                 .as_array()
                 .is_some_and(|a| a.iter().any(|n| n == name));
             if exists {
+                let mut labels = json!({"kubernetes.io/metadata.name": name});
+                for (k, v) in s.0["namespace_labels"][*name].as_object().into_iter().flatten() {
+                    labels[k] = v.clone();
+                }
                 Reply::ok(format!(
                     "{:#}\n",
-                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}, "status": {"phase": "Active"}})
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}, "status": {"phase": "Active"}})
                 ))
             } else {
                 Reply::err(
@@ -75,6 +79,57 @@ pub fn run(argv: &[String]) -> Reply {
             Reply::ok(format!("namespace/{name} labeled\n"))
         }),
         ["get", "pods", ..] => pods(argv),
+        ["get", kinds, ..] if kinds.split(',').all(|k| kind_of(k).is_some()) => {
+            let kinds: Vec<&str> = kinds.split(',').filter_map(kind_of).collect();
+            let selector = flag(argv, &["-l", "--selector"]).unwrap_or_default();
+            with_state(|s| {
+                let items: Vec<Value> = s
+                    .objects(&ns, &kinds, &selector)
+                    .into_iter()
+                    .map(|o| {
+                        // Like the API server, empty maps are left out, never `null`.
+                        let mut meta = json!({"name": o["name"], "namespace": ns});
+                        for k in ["labels", "annotations"] {
+                            if o[k].as_object().is_some_and(|m| !m.is_empty()) {
+                                meta[k] = o[k].clone();
+                            }
+                        }
+                        json!({"apiVersion": "v1", "kind": o["kind"], "metadata": meta})
+                    })
+                    .collect();
+                Reply::ok(format!(
+                    "{:#}\n",
+                    json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}})
+                ))
+            })
+        }
+        ["delete", "namespace", name, ..] | ["delete", "ns", name, ..] => with_state(|s| {
+            let existed = s.0["namespaces"].as_array().is_some_and(|a| a.iter().any(|n| n == name));
+            if let Some(a) = s.0["namespaces"].as_array_mut() {
+                a.retain(|n| n != name);
+            }
+            if let Some(a) = s.0["objects"].as_array_mut() {
+                a.retain(|o| o["namespace"] != *name);
+            }
+            if existed {
+                Reply::ok(format!("namespace \"{name}\" deleted\n"))
+            } else if argv.iter().any(|a| a == "--ignore-not-found") {
+                Reply::ok("")
+            } else {
+                Reply::err(1, format!("Error from server (NotFound): namespaces \"{name}\" not found\n"))
+            }
+        }),
+        ["delete", kind, name, ..] if kind_of(kind).is_some() => with_state(|s| {
+            let k = kind_of(kind).unwrap_or_default();
+            if s.delete_object(&ns, k, name) {
+                Reply::ok(format!("{} \"{name}\" deleted\n", k.to_ascii_lowercase()))
+            } else if argv.iter().any(|a| a == "--ignore-not-found") {
+                Reply::ok("")
+            } else {
+                let plural = if k == "Secret" { "secrets" } else { "persistentvolumeclaims" };
+                Reply::err(1, format!("Error from server (NotFound): {plural} \"{name}\" not found\n"))
+            }
+        }),
         ["get", "events", ..] => Reply::ok(EMPTY_LIST),
         ["logs", ..] => with_state(|s| Reply::ok(s.str("crash_logs"))),
         ["port-forward", target, ports, ..] => port_forward(&ns, target, ports),
@@ -82,6 +137,15 @@ pub fn run(argv: &[String]) -> Reply {
             1,
             format!("error: unknown command {pos:?} in the kubectl test double\n"),
         ),
+    }
+}
+
+/// The Kind of a kubectl resource word the double models as plain objects.
+fn kind_of(word: &str) -> Option<&'static str> {
+    match word {
+        "persistentvolumeclaims" | "persistentvolumeclaim" | "pvc" => Some("PersistentVolumeClaim"),
+        "secrets" | "secret" => Some("Secret"),
+        _ => None,
     }
 }
 
