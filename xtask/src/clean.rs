@@ -144,7 +144,10 @@ pub fn kept_data(json: &str) -> Result<Vec<Kept>> {
         .filter(|o| {
             o.kind == "PersistentVolumeClaim"
                 || (o.kind == "Secret"
-                    && o.metadata.annotations.get("helm.sh/resource-policy").map(String::as_str)
+                    && o.metadata
+                        .annotations
+                        .get("helm.sh/resource-policy")
+                        .map(String::as_str)
                         == Some("keep"))
         })
         .map(|o| Kept {
@@ -256,7 +259,11 @@ pub fn plan(ctx: &Context, opts: &CleanArgs) -> Result<(Vec<Removal>, Vec<String
     Ok((removals, notes))
 }
 
-fn cluster_removals(ctx: &Context, opts: &CleanArgs, notes: &mut Vec<String>) -> Result<Vec<Removal>> {
+fn cluster_removals(
+    ctx: &Context,
+    opts: &CleanArgs,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Removal>> {
     let mut out = Vec::new();
     let sh = ctx.sh()?;
     let (p, ns) = (&ctx.profile, &ctx.namespace);
@@ -268,7 +275,13 @@ fn cluster_removals(ctx: &Context, opts: &CleanArgs, notes: &mut Vec<String>) ->
             });
         }
     }
-    let got = ctx.run(&kubectl::get_selected(&sh, p, ns, DATA_KINDS, DATA_SELECTOR))?;
+    let got = ctx.run(&kubectl::get_selected(
+        &sh,
+        p,
+        ns,
+        DATA_KINDS,
+        DATA_SELECTOR,
+    ))?;
     let data = if got.ok() {
         kept_data(&got.stdout)?
     } else {
@@ -282,7 +295,10 @@ fn cluster_removals(ctx: &Context, opts: &CleanArgs, notes: &mut Vec<String>) ->
             });
         }
     } else if !data.is_empty() {
-        let names: Vec<String> = data.iter().map(|d| format!("{} {}", d.kind_word(), d.name)).collect();
+        let names: Vec<String> = data
+            .iter()
+            .map(|d| format!("{} {}", d.kind_word(), d.name))
+            .collect();
         notes.push(format!(
             "kept the bundled database's data in namespace {ns}: {}; the next `cargo xtask deploy` finds it \
              again. Remove it with `cargo xtask clean --purge-data`",
@@ -432,7 +448,10 @@ fn run(ctx: &Context, opts: &CleanArgs) -> Result<()> {
         )?;
     } else if opts.purge_data && removals.iter().any(Removal::is_data) {
         confirm(
-            &format!("the bundled database's data (every task) in namespace {}", ctx.namespace),
+            &format!(
+                "the bundled database's data (every task) in namespace {}",
+                ctx.namespace
+            ),
             opts.yes,
         )?;
     }

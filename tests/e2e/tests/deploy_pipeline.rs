@@ -562,10 +562,12 @@ fn scenario(env: &Env<'_>) {
         "DATABASE_URL=postgres://u:p@db.invalid:notaport/todo\n",
     )
     .unwrap();
+    // Each drill points the backend at another database: a switch the xtask stops unless asked for.
     let r = env.xtask(&[
         "deploy",
         "--skip-build",
         "--no-smoke",
+        "--switch-database",
         "--timeout",
         "90",
         "--port",
@@ -592,6 +594,7 @@ fn scenario(env: &Env<'_>) {
         "deploy",
         "--skip-build",
         "--no-smoke",
+        "--switch-database",
         // Longer than the xtask's 60 s give-up time for a failing probe: the classification, not
         // helm's timeout, must end this deploy.
         "--timeout",

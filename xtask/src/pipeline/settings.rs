@@ -44,7 +44,9 @@ impl Key {
 
     /// Parses `--unset NAME`.
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(name))
     }
 
     fn get(self, s: &Secrets) -> Option<&String> {
@@ -98,21 +100,36 @@ impl Database {
 impl fmt::Display for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Database::Bundled => f.write_str("the bundled PostgreSQL (its data stays in its volume)"),
-            Database::External(url) => write!(f, "the external database {}", without_credentials(url)),
+            Database::Bundled => {
+                f.write_str("the bundled PostgreSQL (its data stays in its volume)")
+            }
+            Database::External(url) => {
+                write!(f, "the external database {}", without_credentials(url))
+            }
         }
     }
 }
 
-/// `scheme://host:port/db` of a database URL: user, password and query left out, for messages.
+/// `scheme://host/db` of a database URL: user, password, port and query left out (the whole URL is treated
+/// as a secret elsewhere; host and database name say which database is meant).
 pub fn without_credentials(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
     let rest = rest.split('?').next().unwrap_or(rest);
-    if scheme.is_empty() {
-        rest.to_string()
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = match authority.find(']') {
+        Some(end) => &authority[..=end],
+        None => authority.split(':').next().unwrap_or(authority),
+    };
+    let shown = if path.is_empty() {
+        host.to_string()
     } else {
-        format!("{scheme}://{rest}")
+        format!("{host}/{path}")
+    };
+    if scheme.is_empty() {
+        shown
+    } else {
+        format!("{scheme}://{shown}")
     }
 }
 
@@ -147,7 +164,14 @@ impl Plan {
             let now = key.get(given).cloned();
             let before = current.and_then(|c| key.get(c)).cloned();
             let (value, fate) = if unset.contains(&key) {
-                (None, if before.is_some() { Fate::Removed } else { Fate::Unset })
+                (
+                    None,
+                    if before.is_some() {
+                        Fate::Removed
+                    } else {
+                        Fate::Unset
+                    },
+                )
             } else if now.is_some() {
                 (now, Fate::Given)
             } else if before.is_some() {
@@ -202,7 +226,10 @@ impl Step for SettingsStep {
     fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {
         let file = secrets::env_file(st.args.env_file.as_deref(), &ctx.root);
         if let Some(f) = &file {
-            rep.note(self.name(), &format!("reading settings from {}", f.display()));
+            rep.note(
+                self.name(),
+                &format!("reading settings from {}", f.display()),
+            );
         }
         let given = Secrets::load(file.as_deref())?;
         let current = if st.cluster_up {
@@ -222,7 +249,9 @@ impl Step for SettingsStep {
         st.secret_values = plan.values.values();
         let mut detail = plan.describe();
         if let Some((from, to)) = &plan.switch {
-            detail.push(format!("database switched from {from} to {to} (--switch-database)"));
+            detail.push(format!(
+                "database switched from {from} to {to} (--switch-database)"
+            ));
         }
         if let Some(f) = &file {
             detail.push(format!("from {}", f.display()));
@@ -278,7 +307,13 @@ mod tests {
         let p = Plan::new(&Secrets::default(), Some(&release), &[]);
         assert_eq!(p.values, release);
         assert!(p.switch.is_none());
-        assert_eq!(p.describe(), ["DATABASE_URL kept from the release", "OPENAI_API_KEY kept from the release"]);
+        assert_eq!(
+            p.describe(),
+            [
+                "DATABASE_URL kept from the release",
+                "OPENAI_API_KEY kept from the release"
+            ]
+        );
     }
 
     #[test]
@@ -290,7 +325,11 @@ mod tests {
         assert_eq!(p.values.openai_api_key, None);
         assert!(p.fates.contains(&(Key::OpenaiApiKey, Fate::Removed)));
         // --unset wins over a value from the environment: the user asked for it explicitly.
-        let p = Plan::new(&secrets(Some("sk-env"), None), Some(&release), &[Key::OpenaiApiKey]);
+        let p = Plan::new(
+            &secrets(Some("sk-env"), None),
+            Some(&release),
+            &[Key::OpenaiApiKey],
+        );
         assert_eq!(p.values.openai_api_key, None);
     }
 
@@ -309,13 +348,26 @@ mod tests {
         ];
         for (current, given, unset, switch) in cases {
             let p = Plan::new(given, Some(current), unset);
-            assert_eq!(p.switch.is_some(), switch, "{current:?} -> {given:?} {unset:?}");
+            assert_eq!(
+                p.switch.is_some(),
+                switch,
+                "{current:?} -> {given:?} {unset:?}"
+            );
         }
-        assert!(Plan::new(&neon, None, &[]).switch.is_none(), "a first install switches nothing");
+        assert!(
+            Plan::new(&neon, None, &[]).switch.is_none(),
+            "a first install switches nothing"
+        );
         let p = Plan::new(&neon, Some(&bundled), &[]);
         let (from, to) = p.switch.unwrap_or((Database::Bundled, Database::Bundled));
-        assert_eq!(from.to_string(), "the bundled PostgreSQL (its data stays in its volume)");
-        assert_eq!(to.to_string(), "the external database postgres://neon.tech/db");
+        assert_eq!(
+            from.to_string(),
+            "the bundled PostgreSQL (its data stays in its volume)"
+        );
+        assert_eq!(
+            to.to_string(),
+            "the external database postgres://neon.tech/db"
+        );
     }
 
     #[test]
@@ -326,13 +378,31 @@ mod tests {
             "externalDatabase": {"url": "postgres://a:b@h/d"},
             "postgresql": {"enabled": false}
         });
-        assert_eq!(from_release(&v), secrets(Some("sk-1"), Some("postgres://a:b@h/d")));
+        assert_eq!(
+            from_release(&v),
+            secrets(Some("sk-1"), Some("postgres://a:b@h/d"))
+        );
         assert_eq!(from_release(&Value::Null), Secrets::default());
     }
 
     #[test]
     fn urls_lose_their_credentials_in_messages() {
-        assert_eq!(without_credentials("postgres://user:pa@ss@host:5432/db?sslmode=require"), "postgres://host:5432/db");
+        assert_eq!(
+            without_credentials("postgres://user:pa@ss@host:5432/db?sslmode=require"),
+            "postgres://host/db"
+        );
+        assert_eq!(
+            without_credentials("postgres://u:p@db.invalid:notaport/todo"),
+            "postgres://db.invalid/todo"
+        );
+        assert_eq!(
+            without_credentials("postgres://u:p@[::1]:5432/todo"),
+            "postgres://[::1]/todo"
+        );
+        assert_eq!(
+            without_credentials("postgres://[::1]/todo"),
+            "postgres://[::1]/todo"
+        );
         assert_eq!(without_credentials("host/db"), "host/db");
         assert_eq!(Key::parse("openai_api_key"), Some(Key::OpenaiApiKey));
         assert_eq!(Key::parse("PASSWORD"), None);
