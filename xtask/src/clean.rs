@@ -96,7 +96,7 @@ fn forward_removals(root: &Path, profile: &str) -> Vec<Removal> {
             }
             let pid = std::fs::read_to_string(&file)
                 .ok()
-                .and_then(|s| s.trim().parse::<u32>().ok());
+                .and_then(|s| forward::recorded_pid(&s));
             Removal::Forward {
                 pid,
                 pid_file: file,
@@ -282,9 +282,15 @@ fn cluster_removals(
         DATA_KINDS,
         DATA_SELECTOR,
     ))?;
-    let data = if got.ok() {
+    // Not knowing what data there is means keeping the namespace: deleting it would take any data with it.
+    let listed = got.ok();
+    let data = if listed {
         kept_data(&got.stdout)?
     } else {
+        notes.push(format!(
+            "could not list the bundled database's data ({}): kept namespace {ns}",
+            got.reason()
+        ));
         Vec::new()
     };
     if opts.purge_data {
@@ -306,7 +312,7 @@ fn cluster_removals(
         ));
     }
     let got = ctx.run(&kubectl::get_namespace(&sh, p, ns))?;
-    if got.ok() && namespace_is_ours(&got.stdout)? {
+    if got.ok() && namespace_is_ours(&got.stdout)? && listed {
         if data.is_empty() || opts.purge_data {
             out.push(Removal::Command {
                 what: format!("namespace {ns} (created by deploy)"),
@@ -401,7 +407,7 @@ fn stop_forward(pid: Option<u32>, pid_file: &Path) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(100));
         pid = std::fs::read_to_string(pid_file)
             .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok());
+            .and_then(|s| forward::recorded_pid(&s));
     }
 }
 

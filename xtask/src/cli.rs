@@ -63,6 +63,13 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Build the images, load them into Minikube, install the charts, forward a port and smoke-test
     Deploy(DeployArgs),
+    /// Deploy, then watch the sources: rebuild only what changed, roll it out, stream the logs (Ctrl-C stops
+    /// the loop and leaves the release running)
+    Dev(DevArgs),
+    /// The pods' logs, one prefix per service and pod; -f follows new pods across rollouts
+    Logs(LogsArgs),
+    /// What runs: each release's revision, image tag against the sources, pods, the forward's URL
+    Status(StatusArgs),
     /// Static checks of charts, Dockerfiles and images; live checks when the cluster runs
     Validate(ValidateArgs),
     /// Uninstall everything deploy made, idempotently
@@ -95,7 +102,7 @@ pub struct DeployArgs {
     /// Remove a setting the release has (OPENAI_API_KEY, DATABASE_URL or AUTH_SECRET); a setting not
     /// given otherwise keeps the release's value (repeatable)
     #[arg(long, value_name = "NAME", value_parser = parse_setting)]
-    pub unset: Vec<crate::pipeline::settings::Key>,
+    pub unset: Vec<crate::pipeline::settings::Setting>,
     /// Go ahead when this deploy changes which database the backend uses (bundled <-> external, or
     /// another external URL); without it such a deploy stops before changing anything
     #[arg(long)]
@@ -120,11 +127,43 @@ pub struct DeployArgs {
     pub memory: u32,
 }
 
-fn parse_setting(name: &str) -> Result<crate::pipeline::settings::Key, String> {
-    crate::pipeline::settings::Key::parse(name).ok_or_else(|| {
+fn parse_setting(name: &str) -> Result<crate::pipeline::settings::Setting, String> {
+    crate::pipeline::settings::Setting::parse(name).ok_or_else(|| {
         format!("{name} is not a setting: OPENAI_API_KEY, DATABASE_URL or AUTH_SECRET")
     })
 }
+
+/// Flags of `dev`.
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    /// The deploy it starts with (the port, values, settings and timeouts apply to every cycle)
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+    /// Do not stream the pods' logs
+    #[arg(long)]
+    pub no_logs: bool,
+}
+
+/// Flags of `logs`.
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// Services to show: backend, frontend, postgresql (all when none is named)
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Keep following: new pods (rollouts, restarts) are picked up
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only lines newer than this (`30s`, `10m`, `2h`)
+    #[arg(long, value_name = "DURATION", value_parser = crate::logs::parse_since)]
+    pub since: Option<String>,
+    /// Lines to show from the end of each container's log (default: all; 10 with -f)
+    #[arg(long, value_name = "N")]
+    pub tail: Option<u32>,
+}
+
+/// Flags of `status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {}
 
 /// Flags of `validate`.
 #[derive(Debug, Clone, Args)]

@@ -1,10 +1,13 @@
 //! Content hash of an image's inputs: the Dockerfile, the workspace manifest and lock file, the crate's
-//! sources and its path dependencies' sources; sorted, git-ignored files left out. First 12 hex = the tag.
+//! sources and its path dependencies' sources (sorted, git-ignored files left out) and the cargo profile the
+//! image is built with. First 12 hex = the tag. The per-file digests are kept too: they say which input
+//! changed between two tags.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::process::Runner;
@@ -19,27 +22,102 @@ pub struct ImageInputs {
     pub dockerfile: PathBuf,
     /// The crate directory, relative to the root.
     pub crate_dir: PathBuf,
+    /// The cargo profile the image is built with (`release`, or `image-dev` for `cargo xtask dev`).
+    pub profile: String,
 }
 
-/// The image tag: first 12 hex of the sha256 over the inputs.
-pub fn image_tag(runner: &Runner, inputs: &ImageInputs) -> Result<String> {
-    let files = input_files(runner, inputs)?;
-    let mut h = Sha256::new();
-    for rel in &files {
-        let bytes = std::fs::read(inputs.root.join(rel))
-            .with_context(|| format!("reading {}", rel.display()))?;
-        // Path and length framing: moving bytes between files changes the hash.
-        h.update(rel.to_string_lossy().as_bytes());
+/// The digest of every input of an image, and the profile: what its tag is computed from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digests {
+    /// The cargo profile.
+    pub profile: String,
+    /// Path (relative to the root) -> hex sha256 of the file's bytes.
+    pub files: BTreeMap<PathBuf, String>,
+}
+
+impl Digests {
+    /// The image tag: first 12 hex of a sha256 over the profile and each path with its digest.
+    pub fn tag(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"profile\0");
+        h.update(self.profile.as_bytes());
         h.update([0]);
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(&bytes);
+        for (path, digest) in &self.files {
+            // Path framing: moving bytes between files changes the hash.
+            h.update(path.to_string_lossy().as_bytes());
+            h.update([0]);
+            h.update(digest.as_bytes());
+            h.update([0]);
+        }
+        hex(&h.finalize()[..6])
     }
-    let digest = h.finalize();
-    Ok(digest[..6].iter().map(|b| format!("{b:02x}")).collect())
+
+    /// The inputs that differ from `old` (changed, added or removed), and `profile` when that changed.
+    pub fn changed_since(&self, old: &Digests) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.profile != old.profile {
+            out.push(format!("profile {} -> {}", old.profile, self.profile));
+        }
+        let paths: BTreeSet<&PathBuf> = self.files.keys().chain(old.files.keys()).collect();
+        for p in paths {
+            if self.files.get(p) != old.files.get(p) {
+                out.push(p.display().to_string());
+            }
+        }
+        out
+    }
 }
 
-/// The sorted list of input files, relative to the root.
-pub fn input_files(runner: &Runner, inputs: &ImageInputs) -> Result<Vec<PathBuf>> {
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads and hashes every input file.
+pub fn digests(runner: &Runner, inputs: &ImageInputs) -> Result<Digests> {
+    let mut files = BTreeMap::new();
+    for rel in input_files(runner, inputs)? {
+        let bytes = std::fs::read(inputs.root.join(&rel))
+            .with_context(|| format!("reading {}", rel.display()))?;
+        files.insert(rel, hex(&Sha256::digest(&bytes)));
+    }
+    Ok(Digests {
+        profile: inputs.profile.clone(),
+        files,
+    })
+}
+
+/// The image tag of `inputs`.
+#[cfg(test)]
+pub fn image_tag(runner: &Runner, inputs: &ImageInputs) -> Result<String> {
+    Ok(digests(runner, inputs)?.tag())
+}
+
+/// Where the digests of a built or deployed image are remembered (`status` tells from them which input
+/// changed since): `<root>/.cache/xtask/inputs/<repository>-<tag>.json`.
+pub fn record_path(root: &Path, repository: &str, tag: &str) -> PathBuf {
+    root.join(".cache/xtask/inputs")
+        .join(format!("{repository}-{tag}.json"))
+}
+
+/// Remembers `d` for the image `repository:tag` (best effort: only `status` reads it).
+pub fn remember(root: &Path, repository: &str, d: &Digests) {
+    let p = record_path(root, repository, &d.tag());
+    if p.exists() {
+        return;
+    }
+    if let (Some(dir), Ok(text)) = (p.parent(), serde_json::to_string(d)) {
+        let _ = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&p, text));
+    }
+}
+
+/// The remembered digests of `repository:tag`, if this workspace built or deployed it.
+pub fn recall(root: &Path, repository: &str, tag: &str) -> Option<Digests> {
+    let text = std::fs::read_to_string(record_path(root, repository, tag)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The directories whose files are inputs of `inputs`: the crate and its path dependencies, relative to the root.
+pub fn input_dirs(inputs: &ImageInputs) -> Result<Vec<PathBuf>> {
     let root = &inputs.root;
     let mut dirs = vec![inputs.crate_dir.clone()];
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
@@ -60,18 +138,27 @@ pub fn input_files(runner: &Runner, inputs: &ImageInputs) -> Result<Vec<PathBuf>
             }
         }
     }
-    let mut files: BTreeSet<PathBuf> = BTreeSet::new();
-    for f in [
+    Ok(seen.into_iter().collect())
+}
+
+/// The top-level files every image's hash reads: the Dockerfile, the workspace manifest and lock file.
+pub fn input_top_files(inputs: &ImageInputs) -> Vec<PathBuf> {
+    vec![
         inputs.dockerfile.clone(),
         PathBuf::from("Cargo.toml"),
         PathBuf::from("Cargo.lock"),
-    ] {
-        if root.join(&f).is_file() {
-            files.insert(f);
-        }
-    }
-    for dir in &seen {
-        files.extend(list_dir(runner, root, dir)?);
+    ]
+}
+
+/// The sorted list of input files, relative to the root.
+pub fn input_files(runner: &Runner, inputs: &ImageInputs) -> Result<Vec<PathBuf>> {
+    let root = &inputs.root;
+    let mut files: BTreeSet<PathBuf> = input_top_files(inputs)
+        .into_iter()
+        .filter(|f| root.join(f).is_file())
+        .collect();
+    for dir in input_dirs(inputs)? {
+        files.extend(list_dir(runner, root, &dir)?);
     }
     Ok(files.into_iter().collect())
 }
@@ -206,6 +293,7 @@ mod tests {
             root: root.into(),
             dockerfile: "backend/Dockerfile".into(),
             crate_dir: "backend".into(),
+            profile: "release".into(),
         }
     }
 
@@ -252,5 +340,37 @@ mod tests {
             image_tag(&Runner::new(false, false, false), &inputs(t.path())).unwrap_or_default(),
             a
         );
+    }
+
+    #[test]
+    fn the_profile_is_part_of_the_tag_and_changes_are_named() {
+        let t = ws();
+        let r = Runner::new(false, false, false);
+        let release = digests(&r, &inputs(t.path())).unwrap_or_default();
+        let mut dev_inputs = inputs(t.path());
+        dev_inputs.profile = "image-dev".into();
+        let dev = digests(&r, &dev_inputs).unwrap_or_default();
+        assert_ne!(
+            release.tag(),
+            dev.tag(),
+            "a dev image is never mistaken for a release image"
+        );
+        assert_eq!(
+            dev.changed_since(&release),
+            ["profile release -> image-dev"]
+        );
+        write(t.path(), "agent/src/lib.rs", "changed");
+        write(t.path(), "agent/src/new.rs", "new");
+        let after = digests(&r, &inputs(t.path())).unwrap_or_default();
+        assert_eq!(
+            after.changed_since(&release),
+            ["agent/src/lib.rs", "agent/src/new.rs"]
+        );
+        assert_eq!(
+            input_dirs(&inputs(t.path())).unwrap_or_default(),
+            [PathBuf::from("agent"), PathBuf::from("backend")]
+        );
+        remember(t.path(), "todo-backend", &after);
+        assert_eq!(recall(t.path(), "todo-backend", &after.tag()), Some(after));
     }
 }

@@ -4,15 +4,18 @@ mod bench_cmd;
 mod clean;
 mod cli;
 mod context;
+mod dev;
 mod diagnose;
 mod exit;
 mod hash;
 mod http;
 mod kube;
+mod logs;
 mod pipeline;
 mod process;
 mod progress;
 mod secrets;
+mod status;
 mod test_cmd;
 mod tools;
 mod validate;
@@ -62,6 +65,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let ctx = Context::new(&cli.global)?;
     match &cli.command {
         Command::Deploy(a) => a.run(&ctx),
+        Command::Dev(a) => a.run(&ctx),
+        Command::Logs(a) => a.run(&ctx),
+        Command::Status(a) => a.run(&ctx),
         Command::Validate(a) => a.run(&ctx),
         Command::Clean(a) => a.run(&ctx),
         Command::Diagnose(a) => a.run(&ctx),

@@ -86,9 +86,11 @@ impl Cluster {
         );
         let kubectl = format!(
             "{head}\
+            if [ -e \"$S/fail-data-list\" ]; then case \"$*\" in *'get persistentvolumeclaims,secrets'*) echo 'Error from server (Forbidden): persistentvolumeclaims is forbidden: User \"dev\" cannot list resource \"persistentvolumeclaims\"' >&2; exit 1;; esac; fi\n\
             case \"$*\" in\n\
             *'get namespace todo -o json') if [ -e \"$S/ns-todo\" ]; then if [ -e \"$S/ns-todo-ours\" ]; then l=',\"app.kubernetes.io/managed-by\":\"todo-xtask\"'; fi; printf '{{\\n    \"apiVersion\": \"v1\",\\n    \"kind\": \"Namespace\",\\n    \"metadata\": {{\\n        \"labels\": {{\"kubernetes.io/metadata.name\":\"todo\"%s}},\\n        \"name\": \"todo\"\\n    }}\\n}}\\n' \"$l\"; else echo 'Error from server (NotFound): namespaces \"todo\" not found' >&2; exit 1; fi;;\n\
             *'delete namespace todo --ignore-not-found') rm -f \"$S/ns-todo\" \"$S/ns-todo-ours\"; echo 'namespace \"todo\" deleted';;\n\
+            *'get persistentvolumeclaims,secrets -l app.kubernetes.io/instance=todo-backend -o json') printf '{{\n    \"apiVersion\": \"v1\",\n    \"items\": [],\n    \"kind\": \"List\",\n    \"metadata\": {{\n        \"resourceVersion\": \"\"\n    }}\n}}\n';;\n\
             *) echo \"unexpected kubectl call: $*\" >&2; exit 1;;\n\
             esac\n"
         );
@@ -384,4 +386,28 @@ fn missing_minikube_is_a_prerequisite_with_its_fix() {
         c.calls().iter().all(|l| !l.contains("uninstall")),
         "nothing removed"
     );
+}
+
+/// When clean cannot tell whether the namespace holds the bundled database's data, it keeps the namespace.
+#[test]
+fn a_namespace_whose_data_cannot_be_listed_is_kept() {
+    let c = Cluster::deployed();
+    c.mark("fail-data-list");
+    let o = c.clean(&[], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("could not list the bundled database's data"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        c.has("ns-todo"),
+        "the namespace went without knowing what was in it"
+    );
+    assert!(
+        !c.calls().iter().any(|l| l.contains("delete namespace")),
+        "{:?}",
+        c.calls()
+    );
+    assert!(!c.has("release-todo-backend"), "the releases still go");
 }

@@ -9,6 +9,11 @@ use std::time::Duration;
 use deploy_support::{alive, eventually, is_port_forward, sigint, Env, Run};
 use serde_json::Value;
 
+/// The pid on the first line of a forward's pid file (the second line is its URL).
+fn first_line_pid(text: &str) -> Option<u32> {
+    text.lines().next()?.trim().parse().ok()
+}
+
 fn contains_all(hay: &str, needles: &[&str]) -> bool {
     needles.iter().all(|n| hay.contains(n))
 }
@@ -394,7 +399,7 @@ fn forward_that_dies_is_restored() {
     let pid_file = env.root.join(".cache/xtask/forward-todo.pid");
     let recorded = std::fs::read_to_string(&pid_file).unwrap_or_default();
     assert!(
-        recorded.trim().parse::<u32>().is_ok_and(alive),
+        first_line_pid(&recorded).is_some_and(alive),
         "pid file: {recorded:?}"
     );
     sigint(pid);
@@ -665,11 +670,11 @@ fn clean_stops_a_supervised_forward_through_its_lock() {
     ]);
     let pid_file = env.root.join(".cache/xtask/forward-todo.pid");
     eventually(Duration::from_secs(60), "the forward is supervised", || {
-        std::fs::read_to_string(&pid_file).is_ok_and(|s| s.trim().parse::<u32>().is_ok_and(alive))
+        std::fs::read_to_string(&pid_file).is_ok_and(|s| first_line_pid(&s).is_some_and(alive))
     });
     let forward: u32 = std::fs::read_to_string(&pid_file)
         .ok()
-        .and_then(|s| s.trim().parse().ok())
+        .and_then(|s| first_line_pid(&s))
         .unwrap_or(0);
     let run = env.run(&["clean"]);
     run.assert_code(0);

@@ -20,6 +20,8 @@ pub struct ObjectMeta {
     pub annotations: BTreeMap<String, String>,
     /// RFC 3339 creation time.
     pub creation_timestamp: Option<String>,
+    /// Set once the object is being deleted (a terminating pod).
+    pub deletion_timestamp: Option<String>,
     /// Spec generation (1 until the spec first changes).
     pub generation: Option<u64>,
 }

@@ -6,7 +6,7 @@ mod meta;
 mod pod;
 mod pvc;
 mod service;
-mod time;
+pub mod time;
 
 pub use deployment::Deployment;
 pub use event::Event;

@@ -29,6 +29,24 @@ pub fn rfc3339_secs(s: &str) -> Option<i64> {
     Some(days * 86_400 + h * 3600 + mi * 60 + se - offset)
 }
 
+/// `(seconds, nanoseconds)` since the epoch of an RFC 3339 timestamp with any fraction (kubectl's and
+/// docker's `--timestamps` write RFC 3339 with nanoseconds, trailing zeros dropped).
+pub fn rfc3339_nanos(s: &str) -> Option<(i64, u32)> {
+    let secs = rfc3339_secs(s)?;
+    let nanos = match s.get(19..).and_then(|r| r.strip_prefix('.')) {
+        Some(frac) => {
+            let digits: String = frac
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .take(9)
+                .collect();
+            format!("{digits:0<9}").parse::<u32>().ok()?
+        }
+        None => 0,
+    };
+    Some((secs, nanos))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +64,13 @@ mod tests {
             rfc3339_secs("2023-07-10T05:31:39Z")
         );
         assert_eq!(rfc3339_secs("garbage"), None);
+        assert_eq!(
+            rfc3339_nanos("2026-12-01T10:00:00.1234Z"),
+            Some((1_796_119_200, 123_400_000))
+        );
+        assert!(
+            rfc3339_nanos("2026-12-01T10:00:00.9Z")
+                > rfc3339_nanos("2026-12-01T10:00:00.123456789Z")
+        );
     }
 }

@@ -9,6 +9,27 @@ use crate::exit::Failure;
 use crate::progress::Reporter;
 use crate::tools::minikube::{self, ClusterState, ProfileList, Runtime};
 
+/// Fails with a prerequisite error (exit 3) unless the profile runs: for commands that only read the cluster.
+pub fn require_cluster(ctx: &Context) -> Result<()> {
+    let sh = ctx.sh()?;
+    let out = ctx.run(&minikube::status(&sh, &ctx.profile))?;
+    match minikube::parse_status(out.code, &out.stdout)? {
+        ClusterState::Running => Ok(()),
+        ClusterState::Missing => Err(Failure::prereq(format!(
+            "Minikube profile {} does not exist: `cargo xtask deploy` creates it",
+            ctx.profile
+        ))
+        .into()),
+        ClusterState::Stopped(host) => Err(Failure::prereq(format!(
+            "Minikube profile {} is not running (host {}): start it with `minikube -p {} start` or `cargo xtask deploy`",
+            ctx.profile,
+            host.to_lowercase(),
+            ctx.profile
+        ))
+        .into()),
+    }
+}
+
 /// The cluster step.
 pub struct Cluster;
 

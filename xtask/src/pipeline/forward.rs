@@ -1,10 +1,13 @@
-//! Step 6: a supervised `kubectl port-forward` to the frontend Service (and the backend on request), on the
-//! requested local port or a free one; restarted with backoff when an HTTP probe fails, not only on exit.
+//! Step 6: a supervised forward to the frontend Service (and the backend on request) on the requested local
+//! port or a free one. The xtask listens on that port itself ([`super::relay`]) and relays to a `kubectl
+//! port-forward` to a ready pod of the Service on a private port. The supervisor probes it over HTTP, starts a
+//! new kubectl to the newest ready pod when pods roll (before the old pod goes), and restarts it with backoff
+//! when it dies or stops answering; the URL stays the same throughout, and requests meanwhile wait.
 //!
-//! While a forward is supervised, its kubectl pid is in `.cache/xtask/forward-<profile>[.<svc>].pid` and the
-//! supervisor holds an exclusive lock on the matching `.lock` file. `cargo xtask clean` finds a live forward
-//! by that lock (portable: no `/proc`, and a lock dies with its process, so a crashed deploy leaves only a
-//! stale file), stops the pid and removes the pid file, which tells the supervisor not to restart it.
+//! While a forward is supervised, its kubectl pid and URL are in `.cache/xtask/forward-<profile>[.<svc>].pid`
+//! and the supervisor holds an exclusive lock on the matching `.lock` file. `cargo xtask clean` finds a live
+//! forward by that lock (portable: no `/proc`, and a lock dies with its process, so a crashed deploy leaves
+//! only a stale file), stops the pid and removes the pid file, which tells the supervisor to stop.
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -16,9 +19,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
+use super::relay::{Relay, WAIT_FOR_UPSTREAM};
 use super::{poll, Check, State, Step};
 use crate::context::Context;
 use crate::exit::Failure;
+use crate::kube::{parse_items, Pod};
 use crate::process::{interrupt, Child, Runner};
 use crate::progress::Reporter;
 use crate::tools::kubectl;
@@ -31,6 +36,10 @@ const PROBE_EVERY: Duration = Duration::from_millis(1000);
 const FAILED_PROBES: u32 = 2;
 /// Longest pause between restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// How often the supervisor looks for a newer ready pod.
+const PODS_EVERY: Duration = Duration::from_secs(2);
+/// How long a replaced kubectl keeps serving the connections it has.
+const RETIRE_AFTER: Duration = Duration::from_secs(30);
 
 /// What to forward.
 #[derive(Debug, Clone)]
@@ -72,6 +81,19 @@ pub fn pid_file(root: &Path, profile: &str, service: &str) -> PathBuf {
         ),
     };
     root.join(".cache").join("xtask").join(name)
+}
+
+/// The kubectl pid a pid file records (its first line; the second is the URL).
+pub fn recorded_pid(text: &str) -> Option<u32> {
+    text.lines().next()?.trim().parse().ok()
+}
+
+/// The URL a pid file records.
+pub fn recorded_url(text: &str) -> Option<String> {
+    text.lines()
+        .nth(1)
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
 }
 
 /// The lock file beside a pid file: held by the supervisor while it supervises.
@@ -126,9 +148,9 @@ impl SupCtx {
         }
     }
 
-    fn record(&self, service: &str, pid: u32) {
+    fn record(&self, service: &str, pid: u32, url: &str) {
         let p = self.pid_file(service);
-        if std::fs::write(&p, format!("{pid}\n")).is_ok() {
+        if std::fs::write(&p, format!("{pid}\n{url}\n")).is_ok() {
             // Removed on Ctrl-C with the temp files; on a normal end by `retire`.
             interrupt::register_temp(&p);
         }
@@ -141,22 +163,102 @@ impl SupCtx {
     }
 }
 
-fn start(runner: &Runner, sup: &SupCtx, t: &Target) -> Result<Option<Child>> {
+/// A kubectl port-forward behind the relay: to which pod, on which private port.
+struct Upstream {
+    child: Child,
+    port: u16,
+    pod: Option<String>,
+    started: Instant,
+}
+
+impl Upstream {
+    fn probe_url(&self, t: &Target) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, t.probe_path)
+    }
+}
+
+/// The newest ready, not terminating pod behind `service` (None: let kubectl pick through the Service).
+fn best_pod(runner: &Runner, sup: &SupCtx, service: &str) -> Option<String> {
+    let sh = xshell::Shell::new().ok()?;
+    let svc = runner
+        .output(&kubectl::get_service(
+            &sh,
+            &sup.profile,
+            &sup.namespace,
+            service,
+        ))
+        .ok()
+        .filter(|o| o.ok())?;
+    let selector = kubectl::selector_of(&svc.stdout)?;
+    let out = runner
+        .output(&kubectl::get_pods(
+            &sh,
+            &sup.profile,
+            &sup.namespace,
+            &selector,
+        ))
+        .ok()
+        .filter(|o| o.ok())?;
+    let pods: Vec<Pod> = parse_items(&out.stdout).ok()?;
+    newest_ready(&pods)
+}
+
+/// Of `pods`, the newest that is ready and not being deleted: the one a rollout keeps.
+pub fn newest_ready(pods: &[Pod]) -> Option<String> {
+    pods.iter()
+        .filter(|p| p.is_ready() && p.metadata.deletion_timestamp.is_none())
+        .max_by(|a, b| {
+            a.metadata
+                .creation_timestamp
+                .cmp(&b.metadata.creation_timestamp)
+        })
+        .map(|p| p.metadata.name.clone())
+}
+
+/// Starts kubectl to `pod` (or the Service) on a fresh private port and waits until it answers.
+fn connect(
+    runner: &Runner,
+    sup: &SupCtx,
+    t: &Target,
+    pod: Option<String>,
+) -> Result<Option<Upstream>> {
+    let (port, _) = pick_port(0)?;
     let sh = xshell::Shell::new().context("reading the current directory")?;
-    let call = kubectl::port_forward(
-        &sh,
-        &sup.profile,
-        &sup.namespace,
-        t.service,
-        t.local,
-        t.remote,
-    );
+    let target = match &pod {
+        Some(p) => format!("pod/{p}"),
+        None => format!("svc/{}", t.service),
+    };
+    let call = kubectl::port_forward(&sh, &sup.profile, &sup.namespace, &target, port, t.remote);
     // kubectl prints a line per connection; the runner drains them and keeps the last ones for errors.
     let Some(child) = runner.start(&call, |_| {})? else {
         return Ok(None);
     };
-    sup.record(t.service, child.pid());
-    Ok(Some(child))
+    let up = Upstream {
+        child,
+        port,
+        pod,
+        started: Instant::now(),
+    };
+    let probe_url = up.probe_url(t);
+    let ready = poll(READY_WITHIN, Duration::from_millis(25), || {
+        if crate::http::answers(&probe_url) {
+            return Some(Ok(()));
+        }
+        up.child
+            .try_wait()
+            .map(|_| Err(up.child.tail(20).join("\n").trim().to_string()))
+    });
+    match ready {
+        Some(Ok(())) => Ok(Some(up)),
+        Some(Err(output)) => {
+            Err(Failure::step(format!("kubectl port-forward {target} exited: {output}")).into())
+        }
+        None => Err(Failure::step(format!(
+            "{target} did not answer on {probe_url} within {}s",
+            READY_WITHIN.as_secs()
+        ))
+        .into()),
+    }
 }
 
 /// A running, supervised forward; dropping it ends the forward.
@@ -188,45 +290,29 @@ impl Forward {
         };
         let mut threads = Vec::new();
         for t in &targets {
-            let lock = if ctx.dry_run {
-                None
-            } else {
-                Some(sup.lock(t.service)?)
-            };
-            let Some(running) = start(&ctx.runner, &sup, t)? else {
+            if ctx.dry_run {
+                // Prints the kubectl command it would run; nothing listens.
+                let sh = ctx.sh()?;
+                ctx.run(&kubectl::port_forward(
+                    &sh,
+                    &ctx.profile,
+                    &ctx.namespace,
+                    &format!("svc/{}", t.service),
+                    t.local,
+                    t.remote,
+                ))?;
+                continue;
+            }
+            let lock = sup.lock(t.service)?;
+            let listener = TcpListener::bind(("127.0.0.1", t.local))
+                .with_context(|| format!("listening on 127.0.0.1:{}", t.local))?;
+            let relay = Relay::start(listener, WAIT_FOR_UPSTREAM)?;
+            let pod = best_pod(&ctx.runner, &sup, t.service);
+            let Some(up) = connect(&ctx.runner, &sup, t, pod)? else {
                 continue;
             };
-            let probe_url = format!("{}{}", t.url(), t.probe_path);
-            let up = poll(READY_WITHIN, Duration::from_millis(25), || {
-                if crate::http::answers(&probe_url) {
-                    return Some(Ok(()));
-                }
-                running
-                    .try_wait()
-                    .map(|_| Err(running.tail(20).join("\n").trim().to_string()))
-            });
-            match up {
-                Some(Ok(())) => {}
-                Some(Err(output)) => {
-                    drop(running);
-                    sup.retire(t.service);
-                    return Err(Failure::step(format!(
-                        "kubectl port-forward svc/{} exited: {output}",
-                        t.service
-                    ))
-                    .into());
-                }
-                None => {
-                    drop(running);
-                    sup.retire(t.service);
-                    return Err(Failure::step(format!(
-                        "svc/{} did not answer on {probe_url} within {}s",
-                        t.service,
-                        READY_WITHIN.as_secs()
-                    ))
-                    .into());
-                }
-            }
+            relay.set_upstream(Some(up.port));
+            sup.record(t.service, up.child.pid(), &t.url());
             let (runner, sup, t) = (ctx.runner.clone(), sup.clone(), t.clone());
             let flags = Flags {
                 stop: Arc::clone(&stop_flag),
@@ -236,7 +322,7 @@ impl Forward {
             threads.push(std::thread::spawn(move || {
                 // The lock lives as long as the supervision: released when this thread ends.
                 let _lock = lock;
-                supervise(&runner, &sup, &t, running, &flags, json)
+                supervise(&runner, &sup, &t, &relay, up, &flags, json)
             }));
         }
         Ok(Self {
@@ -252,6 +338,11 @@ impl Forward {
         while !interrupt::is_set() && !self.ended.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// True once `clean` stopped it.
+    pub fn ended(&self) -> bool {
+        self.ended.load(Ordering::SeqCst)
     }
 }
 
@@ -281,37 +372,23 @@ fn pause(until: Instant, stop: &AtomicBool) -> bool {
     !stop.load(Ordering::SeqCst)
 }
 
-fn supervise(runner: &Runner, sup: &SupCtx, t: &Target, running: Child, flags: &Flags, json: bool) {
-    let url = format!("{}{}", t.url(), t.probe_path);
-    let mut running = Some(running);
+fn supervise(
+    runner: &Runner,
+    sup: &SupCtx,
+    t: &Target,
+    relay: &Relay,
+    up: Upstream,
+    flags: &Flags,
+    json: bool,
+) {
+    let mut up = Some(up);
+    let mut retiring: Vec<Upstream> = Vec::new();
     let mut failed = 0u32;
     let mut backoff = Duration::from_millis(500);
+    let mut next_pods = Instant::now() + PODS_EVERY;
+    let mut said = Collapse::default();
     while pause(Instant::now() + PROBE_EVERY, &flags.stop) {
-        let exited = running.as_ref().is_none_or(|r| r.try_wait().is_some());
-        if !exited && crate::http::answers(&url) {
-            failed = 0;
-            backoff = Duration::from_millis(500);
-            continue;
-        }
-        failed += 1;
-        if !exited && failed < FAILED_PROBES {
-            continue;
-        }
-        let why = if exited {
-            "exited"
-        } else {
-            "stopped answering"
-        };
-        report(
-            json,
-            &format!(
-                "port-forward svc/{} {why}; restarting in {}ms",
-                t.service,
-                backoff.as_millis()
-            ),
-        );
-        // Dropping the child stops its process group.
-        running = None;
+        retiring.retain(|r| r.child.try_wait().is_none() && r.started.elapsed() < RETIRE_AFTER);
         if !sup.pid_file(t.service).exists() {
             // `cargo xtask clean` removed the pid file after stopping the forward: stop supervising it.
             report(
@@ -324,28 +401,128 @@ fn supervise(runner: &Runner, sup: &SupCtx, t: &Target, running: Child, flags: &
             flags.ended.store(true, Ordering::SeqCst);
             return;
         }
+        let exited = up.as_ref().is_none_or(|u| u.child.try_wait().is_some());
+        let healthy = !exited
+            && up
+                .as_ref()
+                .is_some_and(|u| crate::http::answers(&u.probe_url(t)));
+        if healthy {
+            failed = 0;
+            backoff = Duration::from_millis(500);
+            if Instant::now() >= next_pods {
+                next_pods = Instant::now() + PODS_EVERY;
+                roll_over(runner, sup, t, relay, &mut up, &mut retiring, json);
+            }
+            continue;
+        }
+        failed += 1;
+        if !exited && failed < FAILED_PROBES {
+            continue;
+        }
+        let why = if exited {
+            "exited"
+        } else {
+            "stopped answering"
+        };
+        if let Some(line) = said.say(&format!(
+            "port-forward svc/{} {why}; reconnecting",
+            t.service
+        )) {
+            report(json, &line);
+        }
+        // Hold new connections while there is nothing to relay to; dropping the child stops its group.
+        relay.set_upstream(None);
+        up = None;
         if !pause(Instant::now() + backoff, &flags.stop) {
             break;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
-        match start(runner, sup, t) {
-            Ok(Some(r)) => {
-                running = Some(r);
-                failed = 0;
+        let pod = best_pod(runner, sup, t.service);
+        match connect(runner, sup, t, pod) {
+            Ok(Some(u)) => {
+                relay.set_upstream(Some(u.port));
+                sup.record(t.service, u.child.pid(), &t.url());
                 report(
                     json,
                     &format!("port-forward svc/{} restarted on {}", t.service, t.url()),
                 );
+                said = Collapse::default();
+                up = Some(u);
+                failed = 0;
             }
             Ok(None) => break,
-            Err(e) => report(
-                json,
-                &format!("port-forward svc/{}: restart failed: {e:#}", t.service),
-            ),
+            Err(e) => {
+                if let Some(line) = said.say(&format!(
+                    "port-forward svc/{}: restart failed: {e:#}",
+                    t.service
+                )) {
+                    report(json, &line);
+                }
+            }
         }
     }
-    drop(running);
+    drop(up);
+    drop(retiring);
     sup.retire(t.service);
+}
+
+/// When a newer ready pod than the one forwarded to exists (a rollout), forwards to it before the old one
+/// goes: the relay switches to the new kubectl, the old one keeps its open connections for a while.
+fn roll_over(
+    runner: &Runner,
+    sup: &SupCtx,
+    t: &Target,
+    relay: &Relay,
+    up: &mut Option<Upstream>,
+    retiring: &mut Vec<Upstream>,
+    json: bool,
+) {
+    let Some(current) = up.as_ref() else { return };
+    let Some(best) = best_pod(runner, sup, t.service) else {
+        return;
+    };
+    if current.pod.as_deref() == Some(best.as_str()) {
+        return;
+    }
+    if let Ok(Some(next)) = connect(runner, sup, t, Some(best.clone())) {
+        relay.set_upstream(Some(next.port));
+        sup.record(t.service, next.child.pid(), &t.url());
+        report(
+            json,
+            &format!(
+                "port-forward svc/{} now to pod {best} (same URL {})",
+                t.service,
+                t.url()
+            ),
+        );
+        if let Some(old) = up.replace(next) {
+            retiring.push(old);
+        }
+    }
+}
+
+/// Says a message once, then only how often it repeated: a forward that keeps failing prints one line per
+/// kind of failure, not one per attempt.
+#[derive(Default)]
+struct Collapse {
+    last: Option<String>,
+    repeats: u32,
+}
+
+impl Collapse {
+    fn say(&mut self, msg: &str) -> Option<String> {
+        if self.last.as_deref() == Some(msg) {
+            self.repeats += 1;
+            // 2, 4, 8, ... repeats: the user still sees that it goes on.
+            return self
+                .repeats
+                .is_power_of_two()
+                .then(|| format!("{msg} (repeated {} times)", self.repeats));
+        }
+        self.last = Some(msg.to_string());
+        self.repeats = 0;
+        Some(msg.to_string())
+    }
 }
 
 fn report(json: bool, msg: &str) {
@@ -428,6 +605,50 @@ mod tests {
         assert_ne!(p, busy);
         drop(l);
         assert_eq!(pick_port(busy).ok(), Some((busy, false)));
+    }
+
+    #[test]
+    fn repeated_messages_are_collapsed() {
+        let mut c = Collapse::default();
+        let said: Vec<Option<String>> = (0..5).map(|_| c.say("x died")).collect();
+        assert_eq!(
+            said,
+            [
+                Some("x died".to_string()),
+                Some("x died (repeated 1 times)".to_string()),
+                Some("x died (repeated 2 times)".to_string()),
+                None,
+                Some("x died (repeated 4 times)".to_string()),
+            ]
+        );
+        assert_eq!(c.say("y"), Some("y".to_string()));
+    }
+
+    #[test]
+    fn the_newest_ready_pod_that_is_not_terminating_is_chosen() {
+        let pod = |name: &str, created: &str, ready: bool, deleting: bool| {
+            let mut v = serde_json::json!({
+                "metadata": {"name": name, "creationTimestamp": created},
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}
+            });
+            if deleting {
+                v["metadata"]["deletionTimestamp"] = "2026-12-01T10:05:00Z".into();
+            }
+            serde_json::from_value::<Pod>(v).unwrap_or_default()
+        };
+        let old = pod("fe-old", "2026-12-01T10:00:00Z", true, false);
+        let new_unready = pod("fe-new", "2026-12-01T10:04:00Z", false, false);
+        assert_eq!(
+            newest_ready(&[old.clone(), new_unready]),
+            Some("fe-old".into())
+        );
+        let new_ready = pod("fe-new", "2026-12-01T10:04:00Z", true, false);
+        assert_eq!(
+            newest_ready(&[old, new_ready.clone()]),
+            Some("fe-new".into())
+        );
+        let old_going = pod("fe-old", "2026-12-01T10:00:00Z", true, true);
+        assert_eq!(newest_ready(&[old_going]), None);
     }
 
     #[test]

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::build_errors::Collector;
 use super::{Check, Image, State, Step};
 use crate::context::Context;
 use crate::exit::Failure;
-use crate::hash::{image_tag, ImageInputs};
+use crate::hash::{self, ImageInputs};
 use crate::process::Call;
 use crate::progress::Reporter;
 use crate::tools::{docker, git};
@@ -26,20 +27,52 @@ pub fn in_target_daemon(c: Call, st: &State) -> Call {
     st.docker_env.iter().fold(c, |c, (k, v)| c.env(k, v))
 }
 
-/// Hashes the inputs of both images (fills `st.images`).
+/// The cargo profile an image is built with (the Dockerfiles' `CARGO_PROFILE` build arg).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// `[profile.release]`: thin LTO, what `deploy` ships.
+    #[default]
+    Release,
+    /// `[profile.image-dev]`: no LTO, many codegen units, incremental, opt-level 1, for `dev` cycles.
+    Dev,
+}
+
+impl Profile {
+    /// The cargo profile name.
+    pub fn cargo_name(self) -> &'static str {
+        match self {
+            Profile::Release => "release",
+            Profile::Dev => "image-dev",
+        }
+    }
+}
+
+/// The inputs of a service's image.
+pub fn inputs(ctx: &Context, service: &str, profile: Profile) -> Option<ImageInputs> {
+    let (_, dockerfile, dir) = SERVICES.iter().find(|(s, ..)| *s == service)?;
+    Some(ImageInputs {
+        root: ctx.root.clone(),
+        dockerfile: PathBuf::from(dockerfile),
+        crate_dir: PathBuf::from(dir),
+        profile: profile.cargo_name().to_string(),
+    })
+}
+
+/// Hashes the inputs of both images (fills `st.images`) and remembers their digests for `status`.
 pub fn compute_tags(ctx: &Context, st: &mut State) -> Result<()> {
     let mut images = Vec::new();
-    for (service, dockerfile, dir) in SERVICES {
-        let inputs = ImageInputs {
-            root: ctx.root.clone(),
-            dockerfile: PathBuf::from(dockerfile),
-            crate_dir: PathBuf::from(dir),
+    for (service, ..) in SERVICES {
+        let Some(inputs) = inputs(ctx, service, st.profile) else {
+            continue;
         };
-        let tag = image_tag(&ctx.runner, &inputs)?;
+        let digests = hash::digests(&ctx.runner, &inputs)?;
+        let repository = format!("todo-{service}");
+        hash::remember(&ctx.root, &repository, &digests);
         images.push(Image {
             service,
-            repository: format!("todo-{service}"),
-            tag,
+            tag: digests.tag(),
+            repository,
+            digests,
             built: false,
             loaded: false,
         });
@@ -92,7 +125,11 @@ impl Step for Images {
             .collect();
         let names: Vec<String> = todo.iter().map(|i| st.images[*i].reference()).collect();
         rep.note(self.name(), &format!("building {}", names.join(" and ")));
-        let labels = label_args(ctx)?;
+        let mut labels = label_args(ctx)?;
+        labels.push((
+            "CARGO_PROFILE".to_string(),
+            st.profile.cargo_name().to_string(),
+        ));
         let sh = ctx.sh()?;
         let calls: Vec<(usize, Call)> = todo
             .iter()
@@ -116,6 +153,12 @@ impl Step for Images {
             let img = &mut st.images[i];
             match r {
                 Ok(b) if b.code == 0 => img.built = true,
+                // The compiler's own lines when it was the compiler; else what docker said last.
+                Ok(b) if !b.errors.is_empty() => failures.push(format!(
+                    "{} does not compile:\n{}",
+                    img.service,
+                    b.errors.join("\n")
+                )),
                 Ok(b) => failures.push(format!(
                     "docker build of {} failed:\n{}",
                     img.reference(),
@@ -136,23 +179,38 @@ impl Step for Images {
     }
 }
 
-/// How a build ended: its exit code and the last lines it printed.
+/// How a build ended: its exit code, the compiler's error lines, and the last lines it printed.
 struct Built {
     code: i32,
+    errors: Vec<String>,
     tail: Vec<String>,
 }
 
 /// Runs one `docker build` to its end (under Ctrl-C it is stopped with its process group).
 fn build(ctx: &Context, call: &Call) -> Result<Built> {
-    let Some(mut child) = ctx.runner.start(call, |_| {})? else {
+    let collector = std::sync::Arc::new(std::sync::Mutex::new(Collector::default()));
+    let sink = std::sync::Arc::clone(&collector);
+    let Some(mut child) = ctx.runner.start(call, move |l| {
+        if let Ok(mut c) = sink.lock() {
+            c.push(l);
+        }
+    })?
+    else {
         return Ok(Built {
             code: 0,
+            errors: Vec::new(),
             tail: Vec::new(),
         });
     };
     let code = child.wait()?;
+    let errors = std::sync::Arc::try_unwrap(collector)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+        .map(Collector::lines)
+        .unwrap_or_default();
     Ok(Built {
         code,
+        errors,
         tail: child.tail(15),
     })
 }

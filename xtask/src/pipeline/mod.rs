@@ -1,11 +1,13 @@
 //! The deploy pipeline: typed steps (name, check, run) in a fixed order, with exit codes per failure kind.
 
+mod build_errors;
 mod cluster;
 pub mod forward;
-mod images;
-mod load;
+pub mod images;
+pub mod load;
 mod preflight;
-mod release;
+mod relay;
+pub mod release;
 pub mod settings;
 mod smoke;
 
@@ -22,6 +24,7 @@ use crate::progress::{Budget, Outcome, Reporter};
 use crate::tools::helm::Flavor;
 use crate::tools::minikube::Runtime;
 
+pub use cluster::require_cluster;
 pub use forward::Forward;
 
 /// What a step's precondition check decided.
@@ -52,6 +55,8 @@ pub struct Image {
     pub repository: String,
     /// Content hash tag.
     pub tag: String,
+    /// The digests of its inputs (the tag is computed from them).
+    pub digests: crate::hash::Digests,
     /// Built by this run.
     pub built: bool,
     /// Loaded into the node by this run.
@@ -80,6 +85,8 @@ pub struct State {
     pub cluster_up: bool,
     /// The images, from the images step.
     pub images: Vec<Image>,
+    /// The cargo profile images are built with.
+    pub profile: images::Profile,
     /// The running forward(s).
     pub forward: Option<Forward>,
     /// Measured figures with their budgets.
@@ -90,6 +97,8 @@ pub struct State {
     pub secret_values: Vec<String>,
     /// The settings the release gets, from the settings step.
     pub settings: Option<settings::Plan>,
+    /// The services whose releases the release step upgrades (None: both); a dev cycle narrows it.
+    pub only: Option<Vec<&'static str>>,
 }
 
 impl State {
@@ -102,11 +111,13 @@ impl State {
             docker_env: BTreeMap::new(),
             cluster_up: true,
             images: Vec::new(),
+            profile: images::Profile::Release,
             forward: None,
             budgets: Vec::new(),
             urls: Vec::new(),
             secret_values: Vec::new(),
             settings: None,
+            only: None,
         }
     }
 }
@@ -131,14 +142,28 @@ pub fn plan(args: &DeployArgs) -> Vec<Box<dyn Step>> {
 impl DeployArgs {
     /// Runs `cargo xtask deploy`.
     pub fn run(&self, ctx: &Context) -> Result<()> {
-        deploy(ctx, self)
+        let (mut st, rep) = deploy(ctx, self, images::Profile::Release)?;
+        if self.keep_forward && !ctx.dry_run {
+            if let Some(fw) = st.forward.as_mut() {
+                rep.println("port-forward kept open (supervised); press Ctrl-C to stop");
+                fw.wait_forever();
+            }
+        }
+        Ok(())
     }
 }
 
-fn deploy(ctx: &Context, args: &DeployArgs) -> Result<()> {
+/// Runs every step with images built in `profile`, prints the summary; the state (forward included) is
+/// handed back to whoever goes on from there (`dev`).
+pub fn deploy(
+    ctx: &Context,
+    args: &DeployArgs,
+    profile: images::Profile,
+) -> Result<(State, Reporter)> {
     let started = Instant::now();
     let mut rep = Reporter::new(ctx.json);
     let mut st = State::new(args);
+    st.profile = profile;
     let result = run_steps(ctx, &mut st, &mut rep, &plan(args));
     let ok = result.is_ok();
     if ctx.dry_run {
@@ -149,16 +174,11 @@ fn deploy(ctx: &Context, args: &DeployArgs) -> Result<()> {
     }
     rep.summary(ok, &st.urls, &st.budgets, started.elapsed());
     result?;
-    if args.keep_forward && !ctx.dry_run {
-        if let Some(fw) = st.forward.as_mut() {
-            rep.println("port-forward kept open (supervised); press Ctrl-C to stop");
-            fw.wait_forever();
-        }
-    }
-    Ok(())
+    Ok((st, rep))
 }
 
-fn run_steps(
+/// Runs `steps` in order: each is checked, then run or skipped; the first failure ends the run.
+pub fn run_steps(
     ctx: &Context,
     st: &mut State,
     rep: &mut Reporter,

@@ -384,6 +384,13 @@ impl Step for Release {
         }
         let extra = st.args.values.clone();
         for service in ["backend", "frontend"] {
+            if st
+                .only
+                .as_ref()
+                .is_some_and(|only| !only.contains(&service))
+            {
+                continue;
+            }
             let dev = ctx.root.join("helm").join(service).join("values-dev.yaml");
             let img = st
                 .images

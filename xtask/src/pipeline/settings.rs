@@ -20,7 +20,7 @@ const BACKEND_RELEASE: &str = "todo-backend";
 
 /// One secret setting the deploy manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Key {
+pub enum Setting {
     /// Enables the LLM engine.
     OpenaiApiKey,
     /// External database; absent means the bundled PostgreSQL.
@@ -29,16 +29,16 @@ pub enum Key {
     AuthSecret,
 }
 
-impl Key {
+impl Setting {
     /// All keys, in the order they are reported.
-    pub const ALL: [Key; 3] = [Key::DatabaseUrl, Key::OpenaiApiKey, Key::AuthSecret];
+    pub const ALL: [Setting; 3] = [Setting::DatabaseUrl, Setting::OpenaiApiKey, Setting::AuthSecret];
 
     /// The environment variable name.
     pub fn name(self) -> &'static str {
         match self {
-            Key::OpenaiApiKey => "OPENAI_API_KEY",
-            Key::DatabaseUrl => "DATABASE_URL",
-            Key::AuthSecret => "AUTH_SECRET",
+            Setting::OpenaiApiKey => "OPENAI_API_KEY",
+            Setting::DatabaseUrl => "DATABASE_URL",
+            Setting::AuthSecret => "AUTH_SECRET",
         }
     }
 
@@ -51,17 +51,17 @@ impl Key {
 
     fn get(self, s: &Secrets) -> Option<&String> {
         match self {
-            Key::OpenaiApiKey => s.openai_api_key.as_ref(),
-            Key::DatabaseUrl => s.database_url.as_ref(),
-            Key::AuthSecret => s.auth_secret.as_ref(),
+            Setting::OpenaiApiKey => s.openai_api_key.as_ref(),
+            Setting::DatabaseUrl => s.database_url.as_ref(),
+            Setting::AuthSecret => s.auth_secret.as_ref(),
         }
     }
 
     fn set(self, s: &mut Secrets, v: Option<String>) {
         match self {
-            Key::OpenaiApiKey => s.openai_api_key = v,
-            Key::DatabaseUrl => s.database_url = v,
-            Key::AuthSecret => s.auth_secret = v,
+            Setting::OpenaiApiKey => s.openai_api_key = v,
+            Setting::DatabaseUrl => s.database_url = v,
+            Setting::AuthSecret => s.auth_secret = v,
         }
     }
 }
@@ -149,7 +149,7 @@ pub struct Plan {
     /// The settings the release gets.
     pub values: Secrets,
     /// What happens to each setting.
-    pub fates: Vec<(Key, Fate)>,
+    pub fates: Vec<(Setting, Fate)>,
     /// `(from, to)` when the backend would move to another database.
     pub switch: Option<(Database, Database)>,
 }
@@ -157,10 +157,10 @@ pub struct Plan {
 impl Plan {
     /// Decides the release's settings: `given` by this run, `current` of the release (None: first install),
     /// `unset` asked for.
-    pub fn new(given: &Secrets, current: Option<&Secrets>, unset: &[Key]) -> Self {
+    pub fn new(given: &Secrets, current: Option<&Secrets>, unset: &[Setting]) -> Self {
         let mut values = Secrets::default();
         let mut fates = Vec::new();
-        for key in Key::ALL {
+        for key in Setting::ALL {
             let now = key.get(given).cloned();
             let before = current.and_then(|c| key.get(c)).cloned();
             let (value, fate) = if unset.contains(&key) {
@@ -321,14 +321,14 @@ mod tests {
         let release = secrets(Some("sk-old"), None);
         let p = Plan::new(&secrets(Some("sk-new"), None), Some(&release), &[]);
         assert_eq!(p.values.openai_api_key.as_deref(), Some("sk-new"));
-        let p = Plan::new(&Secrets::default(), Some(&release), &[Key::OpenaiApiKey]);
+        let p = Plan::new(&Secrets::default(), Some(&release), &[Setting::OpenaiApiKey]);
         assert_eq!(p.values.openai_api_key, None);
-        assert!(p.fates.contains(&(Key::OpenaiApiKey, Fate::Removed)));
+        assert!(p.fates.contains(&(Setting::OpenaiApiKey, Fate::Removed)));
         // --unset wins over a value from the environment: the user asked for it explicitly.
         let p = Plan::new(
             &secrets(Some("sk-env"), None),
             Some(&release),
-            &[Key::OpenaiApiKey],
+            &[Setting::OpenaiApiKey],
         );
         assert_eq!(p.values.openai_api_key, None);
     }
@@ -341,7 +341,7 @@ mod tests {
         let cases = [
             (&bundled, &neon, &[][..], true),
             (&neon, &other, &[][..], true),
-            (&neon, &bundled, &[Key::DatabaseUrl][..], true),
+            (&neon, &bundled, &[Setting::DatabaseUrl][..], true),
             (&neon, &bundled, &[][..], false),
             (&neon, &neon, &[][..], false),
             (&bundled, &bundled, &[][..], false),
@@ -404,7 +404,7 @@ mod tests {
             "postgres://[::1]/todo"
         );
         assert_eq!(without_credentials("host/db"), "host/db");
-        assert_eq!(Key::parse("openai_api_key"), Some(Key::OpenaiApiKey));
-        assert_eq!(Key::parse("PASSWORD"), None);
+        assert_eq!(Setting::parse("openai_api_key"), Some(Setting::OpenaiApiKey));
+        assert_eq!(Setting::parse("PASSWORD"), None);
     }
 }

@@ -121,6 +121,14 @@ pub fn history(sh: &Shell, release: &str, namespace: &str, context: &str) -> Cal
     ))
 }
 
+/// `helm list -n NS --kube-context C -o json` (the releases of the namespace).
+pub fn list(sh: &Shell, namespace: &str, context: &str) -> Call {
+    Call::query(cmd!(
+        sh,
+        "helm list --namespace {namespace} --kube-context {context} -o json"
+    ))
+}
+
 /// `helm get values R -n NS --kube-context C -o json`: the user-supplied values of the current revision
 /// (`null` when none). They hold the secret settings: the output is never printed.
 pub fn get_values(sh: &Shell, release: &str, namespace: &str, context: &str) -> Call {

@@ -107,6 +107,36 @@ pub fn delete(sh: &Shell, context: &str, ns: &str, kind: &str, name: &str) -> Ca
     ))
 }
 
+/// `kubectl --context C -n NS get service NAME -o json`.
+pub fn get_service(sh: &Shell, context: &str, ns: &str, name: &str) -> Call {
+    Call::query(cmd!(
+        sh,
+        "kubectl --context {context} --namespace {ns} get service {name} -o json"
+    ))
+}
+
+/// The label selector (`k=v,k2=v2`) of a Service from `kubectl get service -o json`.
+pub fn selector_of(service_json: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Service {
+        spec: Spec,
+    }
+    #[derive(Deserialize)]
+    struct Spec {
+        #[serde(default)]
+        selector: std::collections::BTreeMap<String, String>,
+    }
+    let s: Service = serde_json::from_str(service_json).ok()?;
+    (!s.spec.selector.is_empty()).then(|| {
+        s.spec
+            .selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
 /// `kubectl --context C -n NS get events --field-selector type=Warning -o json`.
 pub fn get_warning_events(sh: &Shell, context: &str, ns: &str) -> Call {
     Call::query(cmd!(
@@ -133,16 +163,66 @@ pub fn logs(
     ))
 }
 
-/// `kubectl --context C -n NS port-forward svc/NAME LOCAL:REMOTE --address 127.0.0.1`.
+/// Where a timestamped log read starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum From {
+    /// The last N lines.
+    Tail(u32),
+    /// Lines newer than a duration (`10m`, `1h`).
+    Since(String),
+    /// Lines at or after an RFC 3339 time (a stream that reconnects).
+    SinceTime(String),
+    /// Everything the container printed.
+    Start,
+}
+
+/// One timestamped read of a container's log.
+#[derive(Debug, Clone)]
+pub struct LogRead<'a> {
+    /// Pod name.
+    pub pod: &'a str,
+    /// Container name.
+    pub container: &'a str,
+    /// Keep reading until the container ends (`--follow`).
+    pub follow: bool,
+    /// The container's previous run (after a restart).
+    pub previous: bool,
+    /// Where to start.
+    pub from: From,
+}
+
+/// `kubectl --context C -n NS logs POD -c CONTAINER --timestamps [--follow] [--previous] [--tail=N|--since=D|--since-time=T]`.
+pub fn logs_stamped(sh: &Shell, context: &str, ns: &str, read: &LogRead<'_>) -> Call {
+    let LogRead { pod, container, .. } = read;
+    let mut opts: Vec<String> = Vec::new();
+    if read.follow {
+        opts.push("--follow".into());
+    }
+    if read.previous {
+        opts.push("--previous".into());
+    }
+    match &read.from {
+        From::Tail(n) => opts.push(format!("--tail={n}")),
+        From::Since(d) => opts.push(format!("--since={d}")),
+        From::SinceTime(t) => opts.push(format!("--since-time={t}")),
+        From::Start => {}
+    }
+    Call::query(cmd!(
+        sh,
+        "kubectl --context {context} --namespace {ns} logs {pod} -c {container} --timestamps {opts...}"
+    ))
+}
+
+/// `kubectl --context C -n NS port-forward TARGET LOCAL:REMOTE --address 127.0.0.1` (TARGET `pod/NAME` or
+/// `svc/NAME`).
 pub fn port_forward(
     sh: &Shell,
     context: &str,
     ns: &str,
-    service: &str,
+    target: &str,
     local: u16,
     remote: u16,
 ) -> Call {
-    let target = format!("svc/{service}");
     let ports = format!("{local}:{remote}");
     // Not a cluster change, but it holds a local port open: --dry-run only prints it.
     Call::change(cmd!(
@@ -197,7 +277,7 @@ mod tests {
             get_namespace(&sh, "p", "n"),
             create_namespace(&sh, "p", "n"),
             get_pods(&sh, "p", "n", "a=b"),
-            port_forward(&sh, "p", "n", "s", 1, 2),
+            port_forward(&sh, "p", "n", "svc/s", 1, 2),
             logs(&sh, "p", "n", "pod", "c", 5, true),
             proxy_get(&sh, "p", "n", "s", "/health"),
         ] {
@@ -209,6 +289,10 @@ mod tests {
                 .last()
                 .map(String::as_str),
             Some("--previous")
+        );
+        assert_eq!(
+            selector_of(r#"{"kind":"Service","spec":{"selector":{"app.kubernetes.io/name":"frontend","app.kubernetes.io/instance":"todo-frontend"}}}"#).as_deref(),
+            Some("app.kubernetes.io/instance=todo-frontend,app.kubernetes.io/name=frontend")
         );
         assert!(is_not_found(
             r#"Error from server (NotFound): namespaces "todo" not found"#

@@ -83,6 +83,18 @@ pub fn run(argv: &[String]) -> Reply {
             Reply::ok(format!("namespace/{name} labeled\n"))
         }),
         ["get", "pods", ..] => pods(argv),
+        ["get", "service", name, ..] | ["get", "svc", name, ..] => with_state(|s| {
+            if s.0["releases"][*name].is_null() {
+                return Reply::err(
+                    1,
+                    format!("Error from server (NotFound): services \"{name}\" not found\n"),
+                );
+            }
+            Reply::ok(format!(
+                "{:#}\n",
+                json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns}, "spec": {"selector": {"app.kubernetes.io/instance": name}, "type": "ClusterIP"}})
+            ))
+        }),
         ["get", kinds, ..] if kinds.split(',').all(|k| kind_of(k).is_some()) => {
             let kinds: Vec<&str> = kinds.split(',').filter_map(kind_of).collect();
             let selector = flag(argv, &["-l", "--selector"]).unwrap_or_default();
@@ -168,7 +180,8 @@ fn kind_of(word: &str) -> Option<&'static str> {
 fn pods(argv: &[String]) -> Reply {
     let selector = flag(argv, &["-l", "--selector"]).unwrap_or_default();
     let release = selector
-        .strip_prefix("app.kubernetes.io/instance=")
+        .split(',')
+        .find_map(|kv| kv.strip_prefix("app.kubernetes.io/instance="))
         .unwrap_or("")
         .to_string();
     with_state(|s| {
@@ -182,10 +195,16 @@ fn pods(argv: &[String]) -> Reply {
             "kubectl/pods-running-ready.json"
         };
         let mut v: Value = serde_json::from_str(&fixture(file)).unwrap_or(Value::Null);
-        // Label the captured pods as the release's, as the chart would.
+        // Label and name the captured pods as the release's, as the chart and its ReplicaSet would.
         if let Some(items) = v["items"].as_array_mut() {
             for it in items {
                 it["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(release);
+                let suffix = it["metadata"]["name"]
+                    .as_str()
+                    .and_then(|n| n.rsplit('-').next())
+                    .unwrap_or("x0000")
+                    .to_string();
+                it["metadata"]["name"] = json!(format!("{release}-75b66db9b9-{suffix}"));
             }
         }
         Reply::ok(format!("{v:#}\n"))
@@ -193,10 +212,18 @@ fn pods(argv: &[String]) -> Reply {
 }
 
 fn port_forward(ns: &str, target: &str, ports: &str) -> Reply {
-    let service = target
-        .trim_start_matches("svc/")
-        .trim_start_matches("service/")
-        .to_string();
+    // svc/NAME forwards to a pod of the Service; pod/NAME to that pod, whose release its name starts with.
+    let service = match target.split_once('/') {
+        Some(("svc" | "service", name)) => name.to_string(),
+        Some(("pod" | "po", name)) => with_state(|s| {
+            s.releases()
+                .keys()
+                .find(|r| name.starts_with(&format!("{r}-")))
+                .cloned()
+                .unwrap_or_else(|| name.to_string())
+        }),
+        _ => target.to_string(),
+    };
     let (local, remote) = ports.split_once(':').unwrap_or((ports, ports));
     let Ok(local) = local.parse::<u16>() else {
         return Reply::err(1, format!("error: invalid port {local}\n"));
