@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Pod, PodSpec, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,22 @@ pub enum Object {
     PodDisruptionBudget(Box<PodDisruptionBudget>),
     /// v1 ServiceAccount.
     ServiceAccount(Box<ServiceAccount>),
+}
+
+impl Object {
+    /// The object's kind and metadata.
+    pub fn meta(&self) -> (&'static str, &ObjectMeta) {
+        match self {
+            Object::Deployment(x) => ("Deployment", &x.metadata),
+            Object::StatefulSet(x) => ("StatefulSet", &x.metadata),
+            Object::Service(x) => ("Service", &x.metadata),
+            Object::ConfigMap(x) => ("ConfigMap", &x.metadata),
+            Object::Secret(x) => ("Secret", &x.metadata),
+            Object::Pod(x) => ("Pod", &x.metadata),
+            Object::PodDisruptionBudget(x) => ("PodDisruptionBudget", &x.metadata),
+            Object::ServiceAccount(x) => ("ServiceAccount", &x.metadata),
+        }
+    }
 }
 
 /// Everything one `helm template` printed.
@@ -200,16 +217,7 @@ impl Rendered {
         self.objects
             .iter()
             .map(|o| {
-                let (kind, meta) = match o {
-                    Object::Deployment(x) => ("Deployment", &x.metadata),
-                    Object::StatefulSet(x) => ("StatefulSet", &x.metadata),
-                    Object::Service(x) => ("Service", &x.metadata),
-                    Object::ConfigMap(x) => ("ConfigMap", &x.metadata),
-                    Object::Secret(x) => ("Secret", &x.metadata),
-                    Object::Pod(x) => ("Pod", &x.metadata),
-                    Object::PodDisruptionBudget(x) => ("PodDisruptionBudget", &x.metadata),
-                    Object::ServiceAccount(x) => ("ServiceAccount", &x.metadata),
-                };
+                let (kind, meta) = o.meta();
                 (kind, meta.name.clone().unwrap_or_default())
             })
             .collect()
