@@ -5,6 +5,7 @@ pub mod checks;
 pub mod fake_api;
 pub mod helm;
 pub mod manifest;
+pub mod netpol;
 
 use std::path::PathBuf;
 

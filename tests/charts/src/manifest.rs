@@ -6,6 +6,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Pod, PodSpec, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
@@ -30,6 +31,8 @@ pub enum Object {
     PodDisruptionBudget(Box<PodDisruptionBudget>),
     /// v1 ServiceAccount.
     ServiceAccount(Box<ServiceAccount>),
+    /// networking.k8s.io/v1 NetworkPolicy.
+    NetworkPolicy(Box<NetworkPolicy>),
 }
 
 impl Object {
@@ -44,6 +47,7 @@ impl Object {
             Object::Pod(x) => ("Pod", &x.metadata),
             Object::PodDisruptionBudget(x) => ("PodDisruptionBudget", &x.metadata),
             Object::ServiceAccount(x) => ("ServiceAccount", &x.metadata),
+            Object::NetworkPolicy(x) => ("NetworkPolicy", &x.metadata),
         }
     }
 }
@@ -146,6 +150,7 @@ impl Rendered {
                 "Pod" => Object::Pod(typed(value)?),
                 "PodDisruptionBudget" => Object::PodDisruptionBudget(typed(value)?),
                 "ServiceAccount" => Object::ServiceAccount(typed(value)?),
+                "NetworkPolicy" => Object::NetworkPolicy(typed(value)?),
                 other => return Err(format!("unexpected kind {other:?} in rendered output")),
             };
             objects.push(object);
@@ -208,6 +213,14 @@ impl Rendered {
     pub fn pdbs(&self) -> impl Iterator<Item = &PodDisruptionBudget> {
         self.objects.iter().filter_map(|o| match o {
             Object::PodDisruptionBudget(p) => Some(p.as_ref()),
+            _ => None,
+        })
+    }
+
+    /// All NetworkPolicies.
+    pub fn network_policies(&self) -> impl Iterator<Item = &NetworkPolicy> {
+        self.objects.iter().filter_map(|o| match o {
+            Object::NetworkPolicy(p) => Some(p.as_ref()),
             _ => None,
         })
     }

@@ -81,6 +81,9 @@ fn defaults_render_the_api_the_bundled_database_and_the_contract_names() {
         let expected: Vec<(&str, String)> = vec![
             ("ConfigMap", APP.into()),
             ("Deployment", APP.into()),
+            ("NetworkPolicy", APP.into()),
+            ("NetworkPolicy", DB.into()),
+            ("NetworkPolicy", format!("{APP}-test")),
             ("Pod", format!("{APP}-test-health")),
             ("Secret", APP.into()),
             ("Secret", DB.into()),
