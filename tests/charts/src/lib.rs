@@ -1,6 +1,7 @@
 //! Tests of the Helm charts in `helm/`: rendered and linted by the real helm 3 and helm 4 binaries,
 //! the output parsed into typed Kubernetes objects and checked.
 
+pub mod checkov;
 pub mod checks;
 pub mod fake_api;
 pub mod helm;
