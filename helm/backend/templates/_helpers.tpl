@@ -139,6 +139,19 @@ app.kubernetes.io/component: database
 {{- end }}
 
 {{/*
+Pod security context of the app pods and of the `helm test` Pod: the image's user (contracts: USER 10001:10001).
+One definition, so the test Pod can never run with less than the workload it tests.
+*/}}
+{{- define "backend.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
 Container security context shared by every container of the chart (the pod sets the user).
 */}}
 {{- define "backend.containerSecurityContext" -}}

@@ -91,6 +91,19 @@ The image reference; `image.tag` is required (images are tagged by content hash,
 {{- end }}
 
 {{/*
+Pod security context of the app pods and of the `helm test` Pod: the image's user (contracts: USER 10001:10001).
+One definition, so the test Pod can never run with less than the workload it tests.
+*/}}
+{{- define "frontend.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
 Container security context shared by every container of the chart (the pod sets the user).
 */}}
 {{- define "frontend.containerSecurityContext" -}}

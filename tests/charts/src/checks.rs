@@ -355,16 +355,7 @@ pub fn assert_labels_everywhere(
     components: &[&str],
 ) {
     for o in &rendered.objects {
-        let meta = match o {
-            crate::manifest::Object::Deployment(x) => &x.metadata,
-            crate::manifest::Object::StatefulSet(x) => &x.metadata,
-            crate::manifest::Object::Service(x) => &x.metadata,
-            crate::manifest::Object::ConfigMap(x) => &x.metadata,
-            crate::manifest::Object::Secret(x) => &x.metadata,
-            crate::manifest::Object::Pod(x) => &x.metadata,
-            crate::manifest::Object::PodDisruptionBudget(x) => &x.metadata,
-            crate::manifest::Object::ServiceAccount(x) => &x.metadata,
-        };
+        let (_, meta) = o.meta();
         let at = format!("{:?}", meta.name);
         assert_standard_labels(
             &at,
@@ -378,6 +369,29 @@ pub fn assert_labels_everywhere(
         let at = format!("pods of {} {}", w.kind, w.name);
         assert_standard_labels(&at, &w.pod_labels, chart, release, components);
     }
+}
+
+/// Every object of the render names `namespace` in its own metadata (every kind the charts render is
+/// namespaced), so applying the output with plain `kubectl apply -f` or a GitOps tool puts nothing in the
+/// current context's namespace. Lists every object that does not.
+pub fn assert_namespaced(rendered: &Rendered, namespace: &str) {
+    let wrong: Vec<String> = rendered
+        .objects
+        .iter()
+        .map(|o| o.meta())
+        .filter(|(_, meta)| meta.namespace.as_deref() != Some(namespace))
+        .map(|(kind, meta)| {
+            format!(
+                "{kind} {}: namespace {:?}",
+                meta.name.clone().unwrap_or_default(),
+                meta.namespace
+            )
+        })
+        .collect();
+    assert!(
+        !rendered.objects.is_empty() && wrong.is_empty(),
+        "objects without metadata.namespace {namespace:?}: {wrong:#?}"
+    );
 }
 
 /// None of `secrets` appears in clear anywhere in the output (ConfigMaps, env literals, annotations...),

@@ -157,12 +157,23 @@ impl Helm {
 
     /// `helm template <release> <chart> --namespace todo <values>`.
     pub fn template(&self, release: &str, chart: &Path, values: &Values) -> HelmOutput {
+        self.template_in(crate::NAMESPACE, release, chart, values)
+    }
+
+    /// `helm template <release> <chart> --namespace <namespace> <values>`.
+    pub fn template_in(
+        &self,
+        namespace: &str,
+        release: &str,
+        chart: &Path,
+        values: &Values,
+    ) -> HelmOutput {
         let mut args: Vec<OsString> = vec![
             "template".into(),
             release.into(),
             chart.into(),
             "--namespace".into(),
-            crate::NAMESPACE.into(),
+            namespace.into(),
         ];
         args.extend(values.args.iter().cloned());
         self.run(args)
@@ -170,7 +181,20 @@ impl Helm {
 
     /// Renders and parses into typed objects; panics with helm's message if rendering fails.
     pub fn render(&self, release: &str, chart: &Path, values: &Values) -> Rendered {
-        let out = self.template(release, chart, values).assert_success();
+        self.render_in(crate::NAMESPACE, release, chart, values)
+    }
+
+    /// Like [`Helm::render`], into `namespace`.
+    pub fn render_in(
+        &self,
+        namespace: &str,
+        release: &str,
+        chart: &Path,
+        values: &Values,
+    ) -> Rendered {
+        let out = self
+            .template_in(namespace, release, chart, values)
+            .assert_success();
         Rendered::parse(&out.stdout)
             .unwrap_or_else(|e| panic!("{self}: cannot parse `{}`: {e}", out.command))
     }

@@ -1,12 +1,16 @@
 //! Tests of the Helm charts in `helm/`: rendered and linted by the real helm 3 and helm 4 binaries,
 //! the output parsed into typed Kubernetes objects and checked.
 
+pub mod checkov;
 pub mod checks;
 pub mod fake_api;
 pub mod helm;
 pub mod manifest;
+pub mod netpol;
 
 use std::path::PathBuf;
+
+use helm::Values;
 
 /// Release names and namespace the xtask installs with (docs/contracts.md).
 pub const BACKEND_RELEASE: &str = "todo-backend";
@@ -38,4 +42,33 @@ pub fn chart_version(chart: &str) -> String {
         .and_then(|v| v.as_str())
         .unwrap_or_else(|| panic!("{} has no version", path.display()))
         .to_owned()
+}
+
+/// The value sets a chart ships or supports, labelled: defaults, `values-dev.yaml`, the largest scale, and for
+/// the backend an external database. Every check that must hold "whatever the user deploys" runs over these.
+pub fn value_sets(chart: &str) -> Vec<(&'static str, Values)> {
+    let mut sets = vec![
+        ("defaults", Values::tagged()),
+        (
+            "values-dev.yaml",
+            Values::tagged().file(chart_dir(chart).join("values-dev.yaml")),
+        ),
+        (
+            "3 replicas",
+            Values::tagged().file(value_set(&format!("{chart}-replicas-3.yaml"))),
+        ),
+    ];
+    if chart == "backend" {
+        sets.push((
+            "external database",
+            Values::tagged().file(value_set("backend-external-db.yaml")),
+        ));
+        sets.push((
+            "dev + external database",
+            Values::tagged()
+                .file(chart_dir(chart).join("values-dev.yaml"))
+                .file(value_set("backend-external-db.yaml")),
+        ));
+    }
+    sets
 }

@@ -6,7 +6,9 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Pod, PodSpec, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +31,25 @@ pub enum Object {
     PodDisruptionBudget(Box<PodDisruptionBudget>),
     /// v1 ServiceAccount.
     ServiceAccount(Box<ServiceAccount>),
+    /// networking.k8s.io/v1 NetworkPolicy.
+    NetworkPolicy(Box<NetworkPolicy>),
+}
+
+impl Object {
+    /// The object's kind and metadata.
+    pub fn meta(&self) -> (&'static str, &ObjectMeta) {
+        match self {
+            Object::Deployment(x) => ("Deployment", &x.metadata),
+            Object::StatefulSet(x) => ("StatefulSet", &x.metadata),
+            Object::Service(x) => ("Service", &x.metadata),
+            Object::ConfigMap(x) => ("ConfigMap", &x.metadata),
+            Object::Secret(x) => ("Secret", &x.metadata),
+            Object::Pod(x) => ("Pod", &x.metadata),
+            Object::PodDisruptionBudget(x) => ("PodDisruptionBudget", &x.metadata),
+            Object::ServiceAccount(x) => ("ServiceAccount", &x.metadata),
+            Object::NetworkPolicy(x) => ("NetworkPolicy", &x.metadata),
+        }
+    }
 }
 
 /// Everything one `helm template` printed.
@@ -129,6 +150,7 @@ impl Rendered {
                 "Pod" => Object::Pod(typed(value)?),
                 "PodDisruptionBudget" => Object::PodDisruptionBudget(typed(value)?),
                 "ServiceAccount" => Object::ServiceAccount(typed(value)?),
+                "NetworkPolicy" => Object::NetworkPolicy(typed(value)?),
                 other => return Err(format!("unexpected kind {other:?} in rendered output")),
             };
             objects.push(object);
@@ -195,21 +217,20 @@ impl Rendered {
         })
     }
 
+    /// All NetworkPolicies.
+    pub fn network_policies(&self) -> impl Iterator<Item = &NetworkPolicy> {
+        self.objects.iter().filter_map(|o| match o {
+            Object::NetworkPolicy(p) => Some(p.as_ref()),
+            _ => None,
+        })
+    }
+
     /// Kind and name of every object, for failure messages and inventory checks.
     pub fn inventory(&self) -> Vec<(&'static str, String)> {
         self.objects
             .iter()
             .map(|o| {
-                let (kind, meta) = match o {
-                    Object::Deployment(x) => ("Deployment", &x.metadata),
-                    Object::StatefulSet(x) => ("StatefulSet", &x.metadata),
-                    Object::Service(x) => ("Service", &x.metadata),
-                    Object::ConfigMap(x) => ("ConfigMap", &x.metadata),
-                    Object::Secret(x) => ("Secret", &x.metadata),
-                    Object::Pod(x) => ("Pod", &x.metadata),
-                    Object::PodDisruptionBudget(x) => ("PodDisruptionBudget", &x.metadata),
-                    Object::ServiceAccount(x) => ("ServiceAccount", &x.metadata),
-                };
+                let (kind, meta) = o.meta();
                 (kind, meta.name.clone().unwrap_or_default())
             })
             .collect()

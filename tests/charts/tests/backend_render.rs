@@ -13,7 +13,8 @@ const APP: &str = "todo-backend";
 const DB: &str = "todo-backend-postgresql";
 const DB_HEADLESS: &str = "todo-backend-postgresql-hl";
 const APP_UID: i64 = 10001;
-const POSTGRES_UID: i64 = 999;
+/// The database's own UID (>= 10000; the official image's entrypoint runs under any UID).
+const POSTGRES_UID: i64 = 10999;
 
 /// Non-secret settings the backend reads, with the chart's default values.
 const CONFIG_ENV: [(&str, &str); 7] = [
@@ -80,7 +81,11 @@ fn defaults_render_the_api_the_bundled_database_and_the_contract_names() {
         inventory.sort();
         let expected: Vec<(&str, String)> = vec![
             ("ConfigMap", APP.into()),
+            ("ConfigMap", format!("{DB}-init")),
             ("Deployment", APP.into()),
+            ("NetworkPolicy", APP.into()),
+            ("NetworkPolicy", DB.into()),
+            ("NetworkPolicy", format!("{APP}-test")),
             ("Pod", format!("{APP}-test-health")),
             ("Secret", APP.into()),
             ("Secret", DB.into()),
@@ -395,12 +400,15 @@ fn secrets_go_to_the_secret_and_nowhere_else() {
 
         // Bundled database, nothing given: the generated values are consistent and hidden too.
         let r = render(&helm, &Values::tagged());
-        let password = r
+        let password = r.secret_value(DB, "APP_PASSWORD").expect("APP_PASSWORD");
+        let superuser = r
             .secret_value(DB, "POSTGRES_PASSWORD")
             .expect("POSTGRES_PASSWORD");
         let auth = r.secret_value(APP, "AUTH_SECRET").expect("AUTH_SECRET");
         let url = r.secret_value(APP, "DATABASE_URL").expect("DATABASE_URL");
         assert_eq!(password.len(), 32, "{helm}: generated password length");
+        assert_eq!(superuser.len(), 32, "{helm}: generated password length");
+        assert_ne!(password, superuser, "{helm}: one password per role");
         assert!(
             auth.len() >= 32,
             "{helm}: generated AUTH_SECRET is {} chars",
@@ -411,15 +419,12 @@ fn secrets_go_to_the_secret_and_nowhere_else() {
             format!("postgres://todo:{password}@{DB}:5432/todo"),
             "{helm}: DATABASE_URL wiring"
         );
-        checks::assert_secrets_hidden(&r, &[&password, &auth, &url]);
+        checks::assert_secrets_hidden(&r, &[&password, &superuser, &auth, &url]);
+        // The database reads its passwords from the mounted Secret (database_role.rs), not from its environment.
         let db = db_container(&r);
         assert_eq!(
             checks::env_source(&db, "POSTGRES_PASSWORD"),
-            EnvSource::Secret {
-                name: DB.into(),
-                key: "POSTGRES_PASSWORD".into(),
-                optional: false
-            },
+            EnvSource::Missing,
             "{helm}"
         );
     }
@@ -435,14 +440,15 @@ fn bundled_postgresql_is_a_pinned_non_root_statefulset_with_a_volume() {
             Some("postgres:16.4-bookworm"),
             "{helm}: pinned official image"
         );
+        // The superuser initialises; the init script makes the backend's role and its database.
         assert_eq!(
             checks::env_source(&db, "POSTGRES_USER"),
-            EnvSource::Literal("todo".into()),
+            EnvSource::Literal("postgres".into()),
             "{helm}"
         );
         assert_eq!(
             checks::env_source(&db, "POSTGRES_DB"),
-            EnvSource::Literal("todo".into()),
+            EnvSource::Missing,
             "{helm}"
         );
         let pgdata = match checks::env_source(&db, "PGDATA") {
@@ -623,7 +629,7 @@ fn an_existing_secret_replaces_the_charts_secret() {
             .collect();
         assert_eq!(secrets, vec![DB.to_owned()], "{helm}");
         assert_eq!(
-            r.secret_value(DB, "POSTGRES_PASSWORD").as_deref(),
+            r.secret_value(DB, "APP_PASSWORD").as_deref(),
             Some("chosen-by-user"),
             "{helm}"
         );

@@ -49,6 +49,8 @@ fn defaults_render_the_ui_under_the_contract_names() {
         let expected: Vec<(&str, String)> = vec![
             ("ConfigMap", APP.into()),
             ("Deployment", APP.into()),
+            ("NetworkPolicy", APP.into()),
+            ("NetworkPolicy", format!("{APP}-test")),
             ("Pod", format!("{APP}-test-health")),
             ("Service", APP.into()),
             ("ServiceAccount", APP.into()),

@@ -11,6 +11,7 @@ use charts_tests::{chart_dir, BACKEND_RELEASE, FRONTEND_RELEASE};
 
 const LIVE_AUTH: &str = "live-auth-secret-kept-across-upgrades-0123456789";
 const LIVE_PASSWORD: &str = "livePassword0123456789abcdefABCD";
+const LIVE_SUPERUSER_PASSWORD: &str = "liveSuperuser0123456789abcdefABC";
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
@@ -30,7 +31,10 @@ fn live_release() -> FakeApi {
     );
     secrets.insert(
         "todo-backend-postgresql".to_owned(),
-        map(&[("POSTGRES_PASSWORD", LIVE_PASSWORD)]),
+        map(&[
+            ("POSTGRES_PASSWORD", LIVE_SUPERUSER_PASSWORD),
+            ("APP_PASSWORD", LIVE_PASSWORD),
+        ]),
     );
     FakeApi::start(secrets)
 }
@@ -54,9 +58,15 @@ fn an_upgrade_keeps_the_generated_auth_secret_and_database_password() {
             "{helm}"
         );
         assert_eq!(
-            r.secret_value("todo-backend-postgresql", "POSTGRES_PASSWORD")
+            r.secret_value("todo-backend-postgresql", "APP_PASSWORD")
                 .as_deref(),
             Some(LIVE_PASSWORD),
+            "{helm}"
+        );
+        assert_eq!(
+            r.secret_value("todo-backend-postgresql", "POSTGRES_PASSWORD")
+                .as_deref(),
+            Some(LIVE_SUPERUSER_PASSWORD),
             "{helm}"
         );
         assert_eq!(
@@ -88,7 +98,8 @@ fn given_values_win_over_live_ones_and_a_first_install_generates_fresh_ones() {
         let given = "given-auth-secret-0123456789abcdef0123456789";
         let values = Values::tagged()
             .set("secrets.authSecret", given)
-            .set("postgresql.auth.password", "givenPw");
+            .set("postgresql.auth.password", "givenPw")
+            .set("postgresql.auth.postgresPassword", "givenSuperPw");
         let r =
             Rendered::parse(&dry_run(&helm, &api, BACKEND_RELEASE, "backend", &values).manifests)
                 .expect("parse");
@@ -98,9 +109,15 @@ fn given_values_win_over_live_ones_and_a_first_install_generates_fresh_ones() {
             "{helm}"
         );
         assert_eq!(
-            r.secret_value("todo-backend-postgresql", "POSTGRES_PASSWORD")
+            r.secret_value("todo-backend-postgresql", "APP_PASSWORD")
                 .as_deref(),
             Some("givenPw"),
+            "{helm}"
+        );
+        assert_eq!(
+            r.secret_value("todo-backend-postgresql", "POSTGRES_PASSWORD")
+                .as_deref(),
+            Some("givenSuperPw"),
             "{helm}"
         );
 
@@ -113,7 +130,7 @@ fn given_values_win_over_live_ones_and_a_first_install_generates_fresh_ones() {
             .secret_value("todo-backend", "AUTH_SECRET")
             .expect("AUTH_SECRET");
         let password = r
-            .secret_value("todo-backend-postgresql", "POSTGRES_PASSWORD")
+            .secret_value("todo-backend-postgresql", "APP_PASSWORD")
             .expect("password");
         assert!(
             auth.len() >= 32 && auth != LIVE_AUTH,

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod engine;
 pub mod harness;
+pub mod keep;
 pub mod lookup_api;
 pub mod manifest;
 pub mod printer;

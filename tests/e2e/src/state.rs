@@ -132,6 +132,10 @@ pub struct Desired {
     /// `kubectl scale` overrides keyed `namespace/Kind/name`.
     #[serde(default)]
     pub scale: BTreeMap<String, u32>,
+    /// Objects left in each namespace by `helm uninstall` (or an upgrade that no longer renders them) because
+    /// they carry `helm.sh/resource-policy: keep`, with helm's ownership metadata (see `keep`).
+    #[serde(default)]
+    pub kept: BTreeMap<String, Vec<serde_json::Value>>,
 }
 
 impl Desired {

@@ -13,9 +13,9 @@ pub fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Objects applied in each namespace, from every installed release.
+/// Objects applied in each namespace, from every installed release, and those helm kept on uninstall.
 pub fn objects_by_namespace(d: &Desired) -> Result<BTreeMap<String, Objects>> {
-    let mut docs: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut docs: BTreeMap<String, Vec<Value>> = d.kept.clone();
     for rel in d.releases.values() {
         let Some(applied) = &rel.applied else {
             continue;

@@ -81,7 +81,7 @@ fn route(path: &str, objects: &BTreeMap<String, Value>) -> (u16, Value) {
         ),
         "/apis" => (
             200,
-            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group("apps"), group("policy"), group("discovery.k8s.io")]}),
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group("apps"), group("policy"), group("discovery.k8s.io"), group("networking.k8s.io")]}),
         ),
         "/api/v1" => (
             200,
@@ -124,6 +124,13 @@ fn route(path: &str, objects: &BTreeMap<String, Value>) -> (u16, Value) {
             list(
                 "discovery.k8s.io/v1",
                 vec![resource("endpointslices", "EndpointSlice", true)],
+            ),
+        ),
+        "/apis/networking.k8s.io/v1" => (
+            200,
+            list(
+                "networking.k8s.io/v1",
+                vec![resource("networkpolicies", "NetworkPolicy", true)],
             ),
         ),
         // Helm's release storage: no release recorded, so every render is a first install of the release.
@@ -205,5 +212,6 @@ mod tests {
         );
         assert_eq!(route("/api/v1/namespaces/todo/secrets/t", &objects).0, 404);
         assert_eq!(route("/apis/apps/v1", &objects).0, 200);
+        assert_eq!(route("/apis/networking.k8s.io/v1", &objects).0, 200);
     }
 }

@@ -6,7 +6,7 @@ use super::{go_duration, Args};
 use crate::manifest::{self, Objects};
 use crate::realise::{self, PodCtx};
 use crate::state::{self, Desired, HostState, Release, Revision};
-use crate::{engine, supervisor, view};
+use crate::{engine, keep, supervisor, view};
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -235,13 +235,23 @@ fn release_cmd(sub: &str, a: &Args) -> Result<i32> {
             for name in a.pos.iter().skip(1) {
                 let k = format!("{ns}/{name}");
                 let removed = state::update_desired(&dir, |d| {
-                    let r = d.releases.remove(&k);
-                    if r.is_some() {
-                        d.generation += 1;
-                    }
-                    Ok(r.is_some())
+                    let Some(r) = d.releases.remove(&k) else {
+                        return Ok(None);
+                    };
+                    let kept = match &r.applied {
+                        Some(applied) => keep::leave_behind(d, name, &ns, applied, &[])?,
+                        None => Vec::new(),
+                    };
+                    d.generation += 1;
+                    Ok(Some(kept))
                 })?;
-                if removed {
+                if let Some(kept) = removed {
+                    if !kept.is_empty() {
+                        println!(
+                            "These resources were kept due to the resource policy:\n{}\n",
+                            kept.join("\n")
+                        );
+                    }
                     println!("release \"{name}\" uninstalled");
                 } else if !a.has(&["--ignore-not-found"]) {
                     eprintln!("Error: uninstall: Release not loaded: {name}: release: not found");
@@ -544,6 +554,7 @@ fn upgrade(dir: &Path, a: &Args, install_cmd: bool, ns: &str) -> Result<i32> {
         if is_install {
             rel.revisions.clear();
         }
+        let previous = rel.applied.clone();
         let next = rel.latest().map(|r| r.revision).unwrap_or(0) + 1;
         let first = rel
             .revisions
@@ -573,6 +584,14 @@ fn upgrade(dir: &Path, a: &Args, install_cmd: bool, ns: &str) -> Result<i32> {
             notes: notes.clone(),
         });
         rel.applied = Some(to_yaml(&applied));
+        // helm keeps what this revision no longer renders if it is marked keep, and an install adopts (or
+        // refuses) kept objects it renders again.
+        if let Some(previous) = previous {
+            keep::leave_behind(d, &name, ns, &previous, &applied)?;
+        }
+        if is_install {
+            keep::adopt(d, &name, ns, &applied)?;
+        }
         d.generation += 1;
         Ok(d.generation)
     })?;
@@ -652,7 +671,11 @@ fn upgrade(dir: &Path, a: &Args, install_cmd: bool, ns: &str) -> Result<i32> {
                     return Ok(format!("{prefix}{err}"));
                 }
                 if is_install {
-                    d.releases.remove(&key);
+                    if let Some(r) = d.releases.remove(&key) {
+                        if let Some(applied) = &r.applied {
+                            keep::leave_behind(d, &name, ns, applied, &[])?;
+                        }
+                    }
                     return Ok(format!("release {name} failed, and has been uninstalled due to {why} being set: {err}"));
                 }
                 let prev = rel

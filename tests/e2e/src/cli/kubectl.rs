@@ -798,6 +798,7 @@ fn delete(a: &Args, kind: &str, names: &[&str]) -> Result<i32> {
                     let had = d.namespaces.remove(n).is_some();
                     d.releases.retain(|_, r| &r.namespace != n);
                     d.scale.retain(|k, _| !k.starts_with(&format!("{n}/")));
+                    d.kept.remove(n);
                     d.generation += 1;
                     Ok(had)
                 })?;

@@ -1,0 +1,39 @@
+{{/*
+NetworkPolicy helpers. Ports are derived from the URLs the pods use, so a policy cannot disagree with the
+configuration it protects.
+*/}}
+
+{{/*
+Selector labels of this chart's `helm test` Pod (its labels: the common ones + component `test`).
+*/}}
+{{- define "frontend.test.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "frontend.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end }}
+
+{{/*
+The TCP port a URL connects to: the one it names, else its scheme's default (https 443, http 80).
+*/}}
+{{- define "frontend.urlPort" -}}
+{{- $rest := regexReplaceAll "^[A-Za-z][A-Za-z0-9+.-]*://" . "" }}
+{{- $hostport := regexReplaceAll "^.*@" (regexReplaceAll "[/?#].*$" $rest "") "" }}
+{{- $port := regexFind ":[0-9]+$" $hostport | trimPrefix ":" }}
+{{- if $port }}{{ $port }}
+{{- else if hasPrefix "https://" . }}443
+{{- else }}80
+{{- end }}
+{{- end }}
+
+{{/*
+Egress rule for DNS (UDP and TCP 53) to the cluster DNS pods.
+*/}}
+{{- define "frontend.networkPolicy.dnsEgress" -}}
+- to:
+    {{- toYaml .Values.networkPolicy.dns.peers | nindent 4 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
