@@ -31,7 +31,11 @@ pub enum Setting {
 
 impl Setting {
     /// All keys, in the order they are reported.
-    pub const ALL: [Setting; 3] = [Setting::DatabaseUrl, Setting::OpenaiApiKey, Setting::AuthSecret];
+    pub const ALL: [Setting; 3] = [
+        Setting::DatabaseUrl,
+        Setting::OpenaiApiKey,
+        Setting::AuthSecret,
+    ];
 
     /// The environment variable name.
     pub fn name(self) -> &'static str {
@@ -321,7 +325,11 @@ mod tests {
         let release = secrets(Some("sk-old"), None);
         let p = Plan::new(&secrets(Some("sk-new"), None), Some(&release), &[]);
         assert_eq!(p.values.openai_api_key.as_deref(), Some("sk-new"));
-        let p = Plan::new(&Secrets::default(), Some(&release), &[Setting::OpenaiApiKey]);
+        let p = Plan::new(
+            &Secrets::default(),
+            Some(&release),
+            &[Setting::OpenaiApiKey],
+        );
         assert_eq!(p.values.openai_api_key, None);
         assert!(p.fates.contains(&(Setting::OpenaiApiKey, Fate::Removed)));
         // --unset wins over a value from the environment: the user asked for it explicitly.
@@ -404,7 +412,10 @@ mod tests {
             "postgres://[::1]/todo"
         );
         assert_eq!(without_credentials("host/db"), "host/db");
-        assert_eq!(Setting::parse("openai_api_key"), Some(Setting::OpenaiApiKey));
+        assert_eq!(
+            Setting::parse("openai_api_key"),
+            Some(Setting::OpenaiApiKey)
+        );
         assert_eq!(Setting::parse("PASSWORD"), None);
     }
 }

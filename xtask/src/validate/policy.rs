@@ -32,6 +32,14 @@ pub fn secret_looking_value(value: &str) -> bool {
     creds_in_url || (value.starts_with("sk-") && value.len() > 12)
 }
 
+/// True for the docker-library convention `POSTGRES_PASSWORD_FILE=/run/secrets/...`: the variable holds the
+/// path of a mounted secret file, not the secret.
+pub fn points_at_a_file(name: &str, value: &str) -> bool {
+    name.to_ascii_uppercase().ends_with("_FILE")
+        && value.starts_with('/')
+        && !value.contains(char::is_whitespace)
+}
+
 fn name_of(obj: &Value) -> String {
     format!(
         "{}/{}",
@@ -181,6 +189,9 @@ pub fn secrets_only_in_secrets(manifests: &[Value]) -> Vec<String> {
                 if literal.is_empty() {
                     continue;
                 }
+                if points_at_a_file(name, literal) {
+                    continue;
+                }
                 if secret_looking_name(name) || secret_looking_value(literal) {
                     problems.push(format!(
                         "{} container {}: env {name} is a literal value, not a secretKeyRef",
@@ -300,6 +311,15 @@ mod tests {
         assert!(!secret_looking_name("TOKEN_TTL_HOURS"));
         assert!(secret_looking_name("GITHUB_TOKEN"));
         assert!(secret_looking_name("POSTGRES_PASSWORD"));
+        assert!(points_at_a_file(
+            "POSTGRES_PASSWORD_FILE",
+            "/run/secrets/postgres/password"
+        ));
+        assert!(!points_at_a_file(
+            "POSTGRES_PASSWORD",
+            "/run/secrets/postgres/password"
+        ));
+        assert!(!points_at_a_file("POSTGRES_PASSWORD_FILE", "hunter2"));
         assert!(secret_looking_value("postgres://app:pw@db:5432/todo"));
         assert!(!secret_looking_value("http://todo-backend:8000"));
         assert!(!secret_looking_value("https://user@example.com/x"));
