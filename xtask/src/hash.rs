@@ -116,6 +116,30 @@ pub fn recall(root: &Path, repository: &str, tag: &str) -> Option<Digests> {
     serde_json::from_str(&text).ok()
 }
 
+/// A digest of every file under `paths` (directories walked, files read; missing ones count as absent):
+/// tells whether a chart or a values file changed.
+pub fn tree_digest(paths: &[PathBuf]) -> String {
+    let mut files: BTreeSet<PathBuf> = BTreeSet::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found = Vec::new();
+            let _ = walk(p, Path::new(""), &mut found);
+            files.extend(found.into_iter().map(|f| p.join(f)));
+        } else {
+            files.insert(p.clone());
+        }
+    }
+    let mut h = Sha256::new();
+    for f in &files {
+        h.update(f.to_string_lossy().as_bytes());
+        h.update([0]);
+        if let Ok(bytes) = std::fs::read(f) {
+            h.update(Sha256::digest(&bytes));
+        }
+    }
+    hex(&h.finalize()[..8])
+}
+
 /// The directories whose files are inputs of `inputs`: the crate and its path dependencies, relative to the root.
 pub fn input_dirs(inputs: &ImageInputs) -> Result<Vec<PathBuf>> {
     let root = &inputs.root;

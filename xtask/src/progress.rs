@@ -15,6 +15,11 @@ pub enum Mode {
     Plain,
     /// One JSON object per line.
     Json,
+    /// Nothing per step (a `dev` cycle prints one line of its own); messages still show.
+    Quiet {
+        /// Messages as JSON events.
+        json: bool,
+    },
 }
 
 /// How a step ended.
@@ -67,6 +72,21 @@ impl Reporter {
         }
     }
 
+    /// A reporter that prints no step lines, only messages (as JSON events with `json`).
+    pub fn quiet(json: bool) -> Self {
+        Self {
+            mode: Mode::Quiet { json },
+            color: false,
+            bar: None,
+            rows: Vec::new(),
+        }
+    }
+
+    /// The steps that ended so far.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
     /// The mode in use.
     pub fn mode(&self) -> Mode {
         self.mode
@@ -75,6 +95,7 @@ impl Reporter {
     /// A step begins.
     pub fn started(&mut self, step: &'static str) {
         match self.mode {
+            Mode::Quiet { .. } => {}
             Mode::Json => emit(json!({"event": "step_started", "step": step})),
             Mode::Plain => println!("[{step}] started"),
             Mode::Tty => {
@@ -97,6 +118,7 @@ impl Reporter {
     /// Progress text inside a step.
     pub fn note(&self, step: &'static str, msg: &str) {
         match self.mode {
+            Mode::Quiet { .. } => {}
             Mode::Json => emit(json!({"event": "step_progress", "step": step, "message": msg})),
             Mode::Plain => println!("[{step}] {msg}"),
             Mode::Tty => {
@@ -110,7 +132,9 @@ impl Reporter {
     /// A message that must stay visible (warnings, diagnoses).
     pub fn println(&self, msg: &str) {
         match (&self.bar, self.mode) {
-            (_, Mode::Json) => emit(json!({"event": "message", "message": msg})),
+            (_, Mode::Json | Mode::Quiet { json: true }) => {
+                emit(json!({"event": "message", "message": msg}))
+            }
             (Some(b), Mode::Tty) => b.println(msg),
             _ => println!("{msg}"),
         }
@@ -120,6 +144,7 @@ impl Reporter {
     pub fn finished(&mut self, step: &'static str, outcome: Outcome, duration: Duration) {
         let ms = duration.as_millis() as u64;
         match self.mode {
+            Mode::Quiet { .. } => {}
             Mode::Json => {
                 let (event, key, text) = match &outcome {
                     Outcome::Done(t) => ("step_finished", "detail", t),

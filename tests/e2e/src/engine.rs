@@ -91,6 +91,56 @@ pub fn inspect(ids: &[String]) -> Vec<Value> {
 }
 
 /// Container logs, stdout and stderr interleaved as written.
+/// `docker logs [--timestamps] [--since S] [--tail N] [--follow] ID` with the terminal as output, for
+/// `kubectl logs --follow`: returns docker's exit code when the container ends (or the caller is stopped).
+pub fn logs_follow(
+    id: &str,
+    tail: Option<u64>,
+    timestamps: bool,
+    since: Option<&str>,
+) -> Result<i32> {
+    let mut cmd = docker();
+    cmd.args(["logs", "--follow"]);
+    if timestamps {
+        cmd.arg("--timestamps");
+    }
+    if let Some(s) = since {
+        cmd.args(["--since", s]);
+    }
+    if let Some(n) = tail {
+        cmd.args(["--tail", &n.to_string()]);
+    }
+    cmd.arg(id)
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    Ok(cmd
+        .status()
+        .context("running docker logs --follow")?
+        .code()
+        .unwrap_or(1))
+}
+
+/// `docker logs --timestamps [--since S] [--tail N] ID`: kubectl's `--timestamps` lines (RFC 3339 with
+/// nanoseconds, then the line), which is what docker prints too.
+pub fn logs_stamped(id: &str, tail: Option<u64>, since: Option<&str>) -> Result<String> {
+    let (mut reader, writer) = std::io::pipe().context("creating a pipe")?;
+    let mut cmd = docker();
+    cmd.args(["logs", "--timestamps"]);
+    if let Some(s) = since {
+        cmd.args(["--since", s]);
+    }
+    if let Some(n) = tail {
+        cmd.args(["--tail", &n.to_string()]);
+    }
+    cmd.arg(id).stdout(writer.try_clone()?).stderr(writer);
+    let mut child = cmd.spawn().context("running docker logs")?;
+    drop(cmd);
+    let mut text = String::new();
+    reader.read_to_string(&mut text)?;
+    child.wait()?;
+    Ok(text)
+}
+
 pub fn logs(id: &str, tail: Option<u64>) -> Result<String> {
     let (mut reader, writer) = std::io::pipe().context("creating a pipe")?;
     let mut cmd = docker();

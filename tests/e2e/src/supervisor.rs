@@ -764,7 +764,8 @@ impl Supervisor {
         }
         let cname = realise::container_name(&self.owner, ns, pod);
         if let Some(old) = &p.container_id {
-            if let Ok(text) = engine::logs(old, Some(500)) {
+            // Kept with kubectl's timestamps: `kubectl logs --previous` shows them with --timestamps only.
+            if let Ok(text) = engine::logs_stamped(old, Some(500), None) {
                 let _ = std::fs::create_dir_all(self.dir.join("logs"));
                 let _ = state::write_atomic(
                     &self.dir.join("logs").join(format!("{ns}_{pod}.previous")),

@@ -73,6 +73,7 @@ impl Relay {
     }
 
     /// The current upstream port.
+    #[cfg(test)]
     pub fn upstream(&self) -> Option<u16> {
         self.shared.upstream.lock().ok().and_then(|u| *u)
     }

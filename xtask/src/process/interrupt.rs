@@ -89,6 +89,13 @@ pub fn cleanup() {
     }
 }
 
+static HINT: OnceLock<String> = OnceLock::new();
+
+/// A last line for the Ctrl-C message (what the user may want to do next).
+pub fn set_hint(hint: &str) {
+    let _ = HINT.set(hint.to_string());
+}
+
 /// Installs the Ctrl-C (and SIGTERM) handler: stop children, remove temp files, exit 130.
 pub fn install_handler() -> Result<()> {
     ctrlc::set_handler(|| {
@@ -97,6 +104,9 @@ pub fn install_handler() -> Result<()> {
         eprintln!(
             "\ninterrupted: child processes stopped, temporary files removed; nothing was deleted from the cluster"
         );
+        if let Some(h) = HINT.get() {
+            eprintln!("{h}");
+        }
         std::process::exit(EXIT_INTERRUPTED);
     })
     .context("installing the Ctrl-C handler")

@@ -87,9 +87,65 @@ fn build(argv: &[String]) -> Reply {
             std::thread::sleep(Duration::from_millis(delay));
         }
     }
+    if let Some(failure) = compile_error(&dockerfile) {
+        return failure;
+    }
     let target = store();
     with_state(|s| s.add_image(target, &tag));
     Reply::ok(format!(
         "Step 1/1 : FROM scratch\nSuccessfully built 0123456789ab\nSuccessfully tagged {tag}\n"
     ))
+}
+
+/// A crate whose sources hold `compile_error!("...")` does not compile, as with rustc: the build fails in the
+/// shape BuildKit's plain progress prints a failed `RUN` (`#step secs` before each line of rustc's
+/// diagnostic, rustc's summary, BuildKit's `ERROR` and its repeat of the step's last lines), exit 1.
+fn compile_error(dockerfile: &str) -> Option<Reply> {
+    let crate_dir = std::path::Path::new(dockerfile).parent()?;
+    let krate = crate_dir.file_name()?.to_string_lossy().into_owned();
+    let mut files = Vec::new();
+    let mut dirs = vec![crate_dir.join("src")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).ok()?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for (i, line) in text.lines().enumerate() {
+            let Some(start) = line.find("compile_error!(\"") else {
+                continue;
+            };
+            let msg = line[start + 16..].split('"').next().unwrap_or("");
+            let n = i + 1;
+            let width = n.to_string().len();
+            let pad = " ".repeat(width);
+            let carets = "^".repeat(line.trim_end().len() - start);
+            let out = format!(
+                "#14 [build 4/4] RUN --mount=type=cache,id=todo-cargo-registry,target=/usr/local/cargo/registry,sharing=locked\n\
+                 #14 2.104    Compiling {krate} v0.1.0 (/src/{krate})\n\
+                 #14 4.210 error: {msg}\n\
+                 #14 4.210 {pad}--> {}:{n}:{}\n\
+                 #14 4.210 {pad} |\n\
+                 #14 4.210 {n} | {line}\n\
+                 #14 4.210 {pad} | {}{carets}\n\
+                 #14 4.210\n\
+                 #14 4.390 error: could not compile `{krate}` (bin \"todo-{krate}\") due to 1 previous error\n\
+                 #14 ERROR: process \"/bin/sh -c cargo build\" did not complete successfully: exit code: 101\n\
+                 ------\n > [build 4/4] RUN --mount=type=cache:\n4.390 error: could not compile `{krate}` (bin \"todo-{krate}\") due to 1 previous error\n------\n\
+                 ERROR: failed to solve: process \"/bin/sh -c cargo build\" did not complete successfully: exit code: 101\n",
+                f.strip_prefix(crate_dir.parent().unwrap_or(crate_dir)).unwrap_or(&f).display(),
+                start + 1,
+                " ".repeat(start),
+            );
+            return Some(Reply::err(1, out));
+        }
+    }
+    None
 }

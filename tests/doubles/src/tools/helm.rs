@@ -45,6 +45,17 @@ pub fn run(argv: &[String]) -> Reply {
             upgrade(argv, name, chart)
         }
         ["status", name, ..] => status(name),
+        // `helm list -o json` (pkg/cmd/list.go): revision as a string, chart as name-version.
+        ["list", ..] | ["ls", ..] => with_state(|s| {
+            let ns = flag(argv, &["--namespace", "-n"]).unwrap_or_else(|| "default".into());
+            let rows: Vec<Value> = s
+                .releases()
+                .into_iter()
+                .filter(|(_, r)| r["namespace"] == ns.as_str())
+                .map(|(name, r)| json!({"name": name, "namespace": ns, "revision": r["revision"].to_string(), "updated": "2026-01-01 00:00:00.000000000 +0000 UTC", "status": r["status"], "chart": format!("{}-0.2.0", name.trim_start_matches("todo-")), "app_version": "0.1.0"}))
+                .collect();
+            Reply::ok(format!("{}\n", Value::Array(rows)))
+        }),
         // `helm get values R -o json` (pkg/cmd/get_values.go): the user-supplied values of the current
         // revision as JSON, `null` when there are none.
         ["get", "values", name, ..] => with_state(|s| {

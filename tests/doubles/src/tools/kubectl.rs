@@ -159,7 +159,19 @@ pub fn run(argv: &[String]) -> Reply {
             }
         }),
         ["get", "events", ..] => Reply::ok(EMPTY_LIST),
-        ["logs", ..] => with_state(|s| Reply::ok(s.str("crash_logs"))),
+        // `--timestamps` puts each line's RFC 3339 time first (one second apart here).
+        ["logs", ..] => with_state(|s| {
+            let text = s.str("crash_logs");
+            if !argv.iter().any(|a| a == "--timestamps") {
+                return Reply::ok(text);
+            }
+            let stamped: String = text
+                .lines()
+                .enumerate()
+                .map(|(i, l)| format!("2026-01-01T00:00:{:02}.000000001Z {l}\n", i % 60))
+                .collect();
+            Reply::ok(stamped)
+        }),
         ["port-forward", target, ports, ..] => port_forward(&ns, target, ports),
         _ => Reply::err(
             1,
@@ -179,25 +191,35 @@ fn kind_of(word: &str) -> Option<&'static str> {
 
 fn pods(argv: &[String]) -> Reply {
     let selector = flag(argv, &["-l", "--selector"]).unwrap_or_default();
-    let release = selector
-        .split(',')
-        .find_map(|kv| kv.strip_prefix("app.kubernetes.io/instance="))
-        .unwrap_or("")
-        .to_string();
+    // `app.kubernetes.io/instance=R` or the set form `app.kubernetes.io/instance in (R1,R2)`.
+    let key = "app.kubernetes.io/instance";
+    let releases: Vec<String> = if let Some(set) = selector
+        .strip_prefix(&format!("{key} in ("))
+        .and_then(|r| r.split(')').next())
+    {
+        set.split(',').map(|r| r.trim().to_string()).collect()
+    } else {
+        selector
+            .split(',')
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .map(|r| vec![r.to_string()])
+            .unwrap_or_default()
+    };
     with_state(|s| {
-        let rel = &s.0["releases"][&release];
-        if rel.is_null() {
-            return Reply::ok(EMPTY_LIST);
-        }
-        let file = if rel["pods"] == "crashloop" {
-            "kubectl/pods-crashloopbackoff.json"
-        } else {
-            "kubectl/pods-running-ready.json"
-        };
-        let mut v: Value = serde_json::from_str(&fixture(file)).unwrap_or(Value::Null);
-        // Label and name the captured pods as the release's, as the chart and its ReplicaSet would.
-        if let Some(items) = v["items"].as_array_mut() {
-            for it in items {
+        let mut items = Vec::new();
+        for release in &releases {
+            let rel = &s.0["releases"][release];
+            if rel.is_null() {
+                continue;
+            }
+            let file = if rel["pods"] == "crashloop" {
+                "kubectl/pods-crashloopbackoff.json"
+            } else {
+                "kubectl/pods-running-ready.json"
+            };
+            let v: Value = serde_json::from_str(&fixture(file)).unwrap_or(Value::Null);
+            // Label and name the captured pods as the release's, as the chart and its ReplicaSet would.
+            for mut it in v["items"].as_array().cloned().unwrap_or_default() {
                 it["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(release);
                 let suffix = it["metadata"]["name"]
                     .as_str()
@@ -205,8 +227,13 @@ fn pods(argv: &[String]) -> Reply {
                     .unwrap_or("x0000")
                     .to_string();
                 it["metadata"]["name"] = json!(format!("{release}-75b66db9b9-{suffix}"));
+                items.push(it);
             }
         }
+        if items.is_empty() {
+            return Reply::ok(EMPTY_LIST);
+        }
+        let v = json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}});
         Reply::ok(format!("{v:#}\n"))
     })
 }

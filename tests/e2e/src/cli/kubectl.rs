@@ -29,6 +29,7 @@ const VALUED: &[&str] = &[
     "--address",
     "--field-selector",
     "--since",
+    "--since-time",
     "--sort-by",
     "--request-timeout",
     "--pod-running-timeout",
@@ -377,18 +378,55 @@ fn objects(kind: &str, ns: Option<&str>, d: &Desired, obs: &Observed) -> Result<
     Ok(out)
 }
 
+/// Label selector terms as the API server takes them (apimachinery `labels.Parse`): `k=v`, `k==v`, `k!=v`,
+/// `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, comma-separated (commas inside parentheses belong to the set).
+fn selector_terms(selector: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    let (mut depth, mut cur) = (0u32, String::new());
+    for c in selector.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                terms.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    terms.push(cur);
+    terms
+        .into_iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
 fn labels_match(v: &Value, selector: &str) -> bool {
-    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
-        let labels = v.pointer("/metadata/labels");
-        if let Some((k, val)) = term.split_once("!=") {
-            labels.and_then(|l| l.get(k.trim())).and_then(Value::as_str) != Some(val.trim())
+    let labels = v.pointer("/metadata/labels");
+    let label = |k: &str| labels.and_then(|l| l.get(k.trim())).and_then(Value::as_str);
+    let set = |list: &str| -> Vec<String> {
+        list.trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .collect()
+    };
+    selector_terms(selector).iter().all(|term| {
+        if let Some((k, list)) = term.split_once(" notin ") {
+            !label(k).is_some_and(|v| set(list).iter().any(|x| x == v))
+        } else if let Some((k, list)) = term.split_once(" in ") {
+            label(k).is_some_and(|v| set(list).iter().any(|x| x == v))
+        } else if let Some((k, val)) = term.split_once("!=") {
+            label(k) != Some(val.trim())
         } else if let Some((k, val)) = term.split_once('=') {
-            labels
-                .and_then(|l| l.get(k.trim().trim_end_matches('=')))
-                .and_then(Value::as_str)
-                == Some(val.trim().trim_start_matches('='))
+            label(k.trim_end_matches('=')) == Some(val.trim().trim_start_matches('='))
+        } else if let Some(k) = term.strip_prefix('!') {
+            label(k).is_none()
         } else {
-            labels.and_then(|l| l.get(term.trim())).is_some()
+            label(term).is_some()
         }
     })
 }
@@ -1004,15 +1042,32 @@ fn logs(a: &Args, target: &str) -> Result<i32> {
             .iter()
             .find(|p| p.namespace == ns && p.name == pod)
             .context("pod vanished")?;
+        // kubectl logs --timestamps: each line starts with its RFC 3339 time (docker writes the same);
+        // --since-time / --since map to docker's --since, --follow to docker's --follow.
+        let timestamps = a.has(&["--timestamps"]);
+        let since = a.get(&["--since-time"]).or_else(|| a.get(&["--since"]));
         if a.has(&["-p", "--previous"]) {
             let f = dir.join("logs").join(format!("{ns}_{pod}.previous"));
             match std::fs::read_to_string(&f) {
-                Ok(t) => print!("{}", tail_lines(&t, tail)),
+                Ok(t) if timestamps => print!("{}", tail_lines(&t, tail)),
+                Ok(t) => print!("{}", tail_lines(&strip_timestamps(&t), tail)),
                 Err(_) => bail!("Error from server (BadRequest): previous terminated container \"{}\" in pod \"{pod}\" not found", rec.container_name),
             }
             continue;
         }
         match (&rec.container_id, &rec.state) {
+            (Some(id), _) if a.has(&["-f", "--follow"]) => {
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                return engine::logs_follow(id, tail, timestamps, since.as_deref());
+            }
+            (Some(id), _) if timestamps || since.is_some() => {
+                let text = engine::logs_stamped(id, tail, since.as_deref())?;
+                if timestamps {
+                    print!("{text}");
+                } else {
+                    print!("{}", strip_timestamps(&text));
+                }
+            }
             (Some(id), _) => print!("{}", engine::logs(id, tail)?),
             (None, ContainerState::Waiting { reason, .. }) => {
                 bail!("Error from server (BadRequest): container \"{}\" in pod \"{pod}\" is waiting to start: {}", rec.container_name, if reason == "ContainerCreating" { "ContainerCreating".to_string() } else { "trying and failing to pull image".to_string() })
@@ -1021,6 +1076,13 @@ fn logs(a: &Args, target: &str) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Lines without the leading `--timestamps` field.
+fn strip_timestamps(t: &str) -> String {
+    t.lines()
+        .map(|l| format!("{}\n", l.split_once(' ').map_or(l, |(_, rest)| rest)))
+        .collect()
 }
 
 fn tail_lines(t: &str, n: Option<u64>) -> String {
@@ -1099,5 +1161,29 @@ fn wait(a: &Args) -> Result<i32> {
             return Ok(1);
         }
         std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[cfg(test)]
+mod selector_tests {
+    use super::*;
+
+    #[test]
+    fn set_based_selectors_match_like_the_api_server() {
+        let pod = serde_json::json!({"metadata": {"labels": {"app.kubernetes.io/instance": "todo-backend", "app.kubernetes.io/component": "database"}}});
+        assert!(labels_match(
+            &pod,
+            "app.kubernetes.io/instance in (todo-backend,todo-frontend)"
+        ));
+        assert!(!labels_match(
+            &pod,
+            "app.kubernetes.io/instance in (todo-frontend)"
+        ));
+        assert!(labels_match(
+            &pod,
+            "app.kubernetes.io/instance notin (x, y),app.kubernetes.io/component=database"
+        ));
+        assert!(labels_match(&pod, "!tier,app.kubernetes.io/component"));
+        assert!(!labels_match(&pod, "app.kubernetes.io/component!=database"));
     }
 }
