@@ -217,7 +217,7 @@ pub struct TestArgs {
 /// Flags of `bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Benchmark target: backend, frontend, images or xtask
+    /// Benchmark target: backend, frontend, images, xtask or dev
     pub target: String,
 }
 

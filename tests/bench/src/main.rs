@@ -2,6 +2,7 @@
 //! Each target lives in its own module; `cargo xtask bench <target>` calls this binary.
 
 mod backend;
+mod dev;
 mod frontend;
 mod images;
 mod support;
@@ -11,11 +12,12 @@ fn main() {
     let target = std::env::args().nth(1).unwrap_or_default();
     let result = match target.as_str() {
         "backend" => backend::run(),
+        "dev" => dev::run(),
         "frontend" => frontend::run(),
         "images" => images::run(),
         "xtask" => xtask::run(),
         _ => {
-            eprintln!("usage: bench <backend|frontend|images|xtask>");
+            eprintln!("usage: bench <backend|frontend|images|xtask|dev>");
             std::process::exit(2);
         }
     };

@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod printer;
 pub mod probe;
 pub mod realise;
+pub mod run;
 pub mod state;
 pub mod supervisor;
 pub mod view;

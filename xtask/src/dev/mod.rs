@@ -117,6 +117,13 @@ fn chart_digests(ctx: &Context, values: &[String]) -> BTreeMap<&'static str, Str
         .collect()
 }
 
+/// An image a cycle rebuilds, and the inputs that differ from the running one.
+struct Rebuilt {
+    service: &'static str,
+    tag: String,
+    because: Vec<String>,
+}
+
 /// One batch of changes.
 struct Cycle {
     n: u32,
@@ -151,13 +158,17 @@ impl Cycle {
             return;
         }
         // Which images differ from what runs, and which of their inputs made them differ.
-        let rebuild: Vec<(&'static str, Vec<String>)> = st
+        let rebuild: Vec<Rebuilt> = st
             .images
             .iter()
             .filter(|i| self.affected.images.contains(i.service))
             .filter_map(|i| {
                 let old = running.iter().find(|r| r.service == i.service)?;
-                (old.tag != i.tag).then(|| (i.service, i.digests.changed_since(&old.digests)))
+                (old.tag != i.tag).then(|| Rebuilt {
+                    service: i.service,
+                    tag: i.tag.clone(),
+                    because: i.digests.changed_since(&old.digests),
+                })
             })
             .collect();
         let now = chart_digests(ctx, values);
@@ -170,7 +181,7 @@ impl Cycle {
             .collect();
         let upgrade: BTreeSet<&'static str> = rebuild
             .iter()
-            .map(|(s, _)| *s)
+            .map(|r| r.service)
             .chain(chart_changed.iter().copied())
             .collect();
         if upgrade.is_empty() {
@@ -226,7 +237,7 @@ impl Cycle {
         &self,
         ctx: &Context,
         changed: &[String],
-        rebuilt: &[(&'static str, Vec<String>)],
+        rebuilt: &[Rebuilt],
         upgraded: &[&'static str],
         result: Result<(), String>,
         rep: &Reporter,
@@ -246,7 +257,7 @@ impl Cycle {
         if ctx.json {
             let rebuilt: Vec<_> = rebuilt
                 .iter()
-                .map(|(s, why)| json!({"image": format!("todo-{s}"), "because": why}))
+                .map(|r| json!({"image": format!("todo-{}", r.service), "tag": r.tag, "because": r.because}))
                 .collect();
             let mut v = json!({
                 "event": "cycle", "n": self.n, "changed": changed, "ok": ok,
@@ -261,8 +272,12 @@ impl Cycle {
             return;
         }
         let mut line = format!("[dev] {} changed", changed.join(", "));
-        for (s, why) in rebuilt {
-            line.push_str(&format!(" -> rebuilt todo-{s} ({})", why.join(", ")));
+        for r in rebuilt {
+            line.push_str(&format!(
+                " -> rebuilt todo-{} ({})",
+                r.service,
+                r.because.join(", ")
+            ));
         }
         if !build.is_zero() {
             line.push_str(&format!(" in {}", fmt_dur(build)));

@@ -189,7 +189,12 @@ impl Watch {
     pub fn start(inputs: &Inputs) -> Result<(Self, usize)> {
         let (tx, rx) = std::sync::mpsc::channel();
         let mut debouncer = new_debouncer(QUIET, None, tx).context("starting the file watcher")?;
-        let roots = inputs.roots();
+        // A values file in a directory that does not exist (yet) cannot be watched; everything else exists.
+        let roots: Vec<(PathBuf, RecursiveMode)> = inputs
+            .roots()
+            .into_iter()
+            .filter(|(d, _)| d.is_dir())
+            .collect();
         for (dir, mode) in &roots {
             debouncer
                 .watch(dir, *mode)

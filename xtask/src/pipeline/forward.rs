@@ -37,7 +37,7 @@ const FAILED_PROBES: u32 = 2;
 /// Longest pause between restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// How often the supervisor looks for a newer ready pod.
-const PODS_EVERY: Duration = Duration::from_secs(2);
+const PODS_EVERY: Duration = Duration::from_secs(1);
 /// How long a replaced kubectl keeps serving the connections it has.
 const RETIRE_AFTER: Duration = Duration::from_secs(30);
 
