@@ -282,14 +282,7 @@ fn walk(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(root: &Path, rel: &str, text: &str) {
-        let p = root.join(rel);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
-        }
-        std::fs::write(p, text).unwrap_or_else(|e| panic!("{e}"));
-    }
+    use crate::testutil::write;
 
     fn ws() -> tempfile::TempDir {
         let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

@@ -17,6 +17,8 @@ mod progress;
 mod secrets;
 mod status;
 mod test_cmd;
+#[cfg(test)]
+mod testutil;
 mod tools;
 mod validate;
 

@@ -371,14 +371,7 @@ fn deploy_until_the_forward_is_replaced(
     within: Duration,
 ) -> std::process::Child {
     env.set_state(|s| s[fault]["todo-frontend"] = after_ms.into());
-    let child = env.spawn(&[
-        "deploy",
-        "--no-smoke",
-        "--port",
-        "0",
-        "--keep-forward",
-        "--json",
-    ]);
+    let child = env.spawn_supervised();
     env.wait_for_calls(within, "a second port-forward", |calls| {
         calls.iter().filter(|c| is_port_forward(c)).count() >= 2
     });
@@ -619,14 +612,7 @@ fn skip_build_without_images_fails_with_the_missing_tags() {
         "{}",
         run.stderr
     );
-    assert!(env
-        .calls_of("docker")
-        .iter()
-        .all(|c| !c.starts_with("build")));
-    assert!(env
-        .calls_of("helm")
-        .iter()
-        .all(|c| !c.starts_with("upgrade")));
+    env.assert_nothing_built_or_upgraded();
 }
 
 #[test]
@@ -660,14 +646,7 @@ fn forward_that_stops_answering_is_detected_by_the_probe_and_restarted() {
 #[test]
 fn clean_stops_a_supervised_forward_through_its_lock() {
     let env = Env::new();
-    let mut deploy = env.spawn(&[
-        "deploy",
-        "--no-smoke",
-        "--port",
-        "0",
-        "--keep-forward",
-        "--json",
-    ]);
+    let mut deploy = env.spawn_supervised();
     let pid_file = env.root.join(".cache/xtask/forward-todo.pid");
     eventually(Duration::from_secs(60), "the forward is supervised", || {
         std::fs::read_to_string(&pid_file).is_ok_and(|s| first_line_pid(&s).is_some_and(alive))

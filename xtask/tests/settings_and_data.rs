@@ -139,14 +139,7 @@ fn a_database_switch_stops_before_anything_changes_unless_asked_for() {
         assert!(run.stderr.contains("--switch-database"), "{}", run.stderr);
         assert!(!run.stderr.contains("s3cret-pw") && !run.stderr.contains("other-pw"));
         // Stopped before the images step: nothing built, loaded or upgraded.
-        assert!(env
-            .calls_of("docker")
-            .iter()
-            .all(|c| !c.starts_with("build")));
-        assert!(env
-            .calls_of("helm")
-            .iter()
-            .all(|c| !c.starts_with("upgrade")));
+        env.assert_nothing_built_or_upgraded();
         let run = deploy(&env, &["--env-file", &file, "--switch-database"]);
         run.assert_code(0);
         assert_eq!(secret(&env, "DATABASE_URL").as_deref(), Some(to));

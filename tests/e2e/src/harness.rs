@@ -18,6 +18,18 @@ pub struct DoubleBins {
     pub kubectl: PathBuf,
 }
 
+/// The double's binaries of the calling test crate (`env!("CARGO_BIN_EXE_...")` only exists there).
+#[macro_export]
+macro_rules! double_bins {
+    () => {
+        $crate::harness::DoubleBins {
+            minikube: env!("CARGO_BIN_EXE_minikube").into(),
+            helm: env!("CARGO_BIN_EXE_helm").into(),
+            kubectl: env!("CARGO_BIN_EXE_kubectl").into(),
+        }
+    };
+}
+
 /// A live cluster double.
 pub struct Cluster {
     /// Holds state, bin dir and scratch files.

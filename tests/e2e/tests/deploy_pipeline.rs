@@ -3,22 +3,13 @@
 //! drills, and clean. Runs the real xtask binary on a snapshot of the workspace (so concurrent edits to
 //! the tree cannot change image hashes mid-test) with the unchanged product code, charts and Dockerfiles.
 
-use e2e_tests::harness::DoubleBins;
 use e2e_tests::run::{append_comment, free_port, loads, revision_diff, Env, Run, Setup};
 use e2e_tests::state;
 use std::time::{Duration, Instant};
 
-fn bins() -> DoubleBins {
-    DoubleBins {
-        minikube: env!("CARGO_BIN_EXE_minikube").into(),
-        helm: env!("CARGO_BIN_EXE_helm").into(),
-        kubectl: env!("CARGO_BIN_EXE_kubectl").into(),
-    }
-}
-
 #[test]
 fn xtask_deploy_validate_drills_and_clean_through_the_docker_backed_double() {
-    let Some(setup) = Setup::new(&bins()) else {
+    let Some(setup) = Setup::new(&e2e_tests::double_bins!()) else {
         return;
     };
     setup.run(scenario);

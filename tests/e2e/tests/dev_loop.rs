@@ -4,7 +4,6 @@
 //! lines, the previous version still serving), its fix (rolled out), and Ctrl-C (no process left, the
 //! releases still installed). Real image builds (the `image-dev` profile) and real containers.
 
-use e2e_tests::harness::DoubleBins;
 use e2e_tests::run::{append_comment, free_port, Env, Setup};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -14,17 +13,9 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn bins() -> DoubleBins {
-    DoubleBins {
-        minikube: env!("CARGO_BIN_EXE_minikube").into(),
-        helm: env!("CARGO_BIN_EXE_helm").into(),
-        kubectl: env!("CARGO_BIN_EXE_kubectl").into(),
-    }
-}
-
 #[test]
 fn dev_loop_through_the_docker_backed_double() {
-    let Some(setup) = Setup::new(&bins()) else {
+    let Some(setup) = Setup::new(&e2e_tests::double_bins!()) else {
         return;
     };
     setup.run(scenario);

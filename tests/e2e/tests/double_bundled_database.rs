@@ -3,7 +3,7 @@
 //! the chart's own UID, the backend's role owns its database and is no superuser, the superuser's password is
 //! only in its Secret, and the data survives `helm uninstall` (PVC and the kept Secret) into the next install.
 
-use e2e_tests::harness::{Cluster, DoubleBins};
+use e2e_tests::harness::Cluster;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Output;
@@ -11,14 +11,6 @@ use std::time::{Duration, Instant};
 
 const NS: &str = "todo";
 const DB: &str = "todo-backend-postgresql";
-
-fn bins() -> DoubleBins {
-    DoubleBins {
-        minikube: env!("CARGO_BIN_EXE_minikube").into(),
-        helm: env!("CARGO_BIN_EXE_helm").into(),
-        kubectl: env!("CARGO_BIN_EXE_kubectl").into(),
-    }
-}
 
 fn chart() -> String {
     testkit::tools::workspace_root()
@@ -137,7 +129,7 @@ fn bundled_database_uses_an_unprivileged_owner_role_and_survives_uninstall() {
     // A name of this run's own for the chart's database image: other runs may use postgres:16.4-bookworm.
     let image = format!("todo-e2e-postgres:{}", testkit::unique_id());
     e2e_tests::engine::run(&["tag", &standins.postgres, &image]).expect("tag the stand-in");
-    let c = Cluster::new(&bins()).expect("cluster double");
+    let c = Cluster::new(&e2e_tests::double_bins!()).expect("cluster double");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&c, &image)));
     c.teardown();
     let _ = e2e_tests::engine::run(&["rmi", &image]);

@@ -1,21 +1,13 @@
 //! The cluster double itself, on the real Docker engine with the real helm: a small chart (busybox httpd) is
 //! installed, probed, forwarded, tested, upgraded, broken in the ways the xtask must classify, and removed.
 
-use e2e_tests::harness::{ensure_busybox_image, Cluster, DoubleBins};
+use e2e_tests::harness::{ensure_busybox_image, Cluster};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn bins() -> DoubleBins {
-    DoubleBins {
-        minikube: env!("CARGO_BIN_EXE_minikube").into(),
-        helm: env!("CARGO_BIN_EXE_helm").into(),
-        kubectl: env!("CARGO_BIN_EXE_kubectl").into(),
-    }
-}
 
 fn chart() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -87,7 +79,7 @@ fn double_realises_installs_probes_forwards_and_classifies_failures() {
             return e2e_tests::missing_prerequisite(&format!("busybox stand-in image: {e:#}"))
         }
     };
-    let c = Cluster::new(&bins()).expect("cluster double");
+    let c = Cluster::new(&e2e_tests::double_bins!()).expect("cluster double");
     let minute = Duration::from_secs(60);
 
     // minikube: missing profile exits 85; start with containerd (images must be loaded explicitly).

@@ -207,6 +207,29 @@ impl Env {
             .collect()
     }
 
+    /// Starts `deploy --keep-forward` (a supervised forward on a free port) in the background.
+    pub fn spawn_supervised(&self) -> Child {
+        self.spawn(&[
+            "deploy",
+            "--no-smoke",
+            "--port",
+            "0",
+            "--keep-forward",
+            "--json",
+        ])
+    }
+
+    /// Panics unless no image was built and no release upgraded (since the calls were last cleared).
+    pub fn assert_nothing_built_or_upgraded(&self) {
+        let docker = self.calls_of("docker");
+        assert!(
+            docker.iter().all(|c| !c.starts_with("build")),
+            "{docker:#?}"
+        );
+        let helm = self.calls_of("helm");
+        assert!(helm.iter().all(|c| !c.starts_with("upgrade")), "{helm:#?}");
+    }
+
     /// Pids of the `kubectl port-forward` processes started so far, in order.
     pub fn port_forward_pids(&self) -> Vec<u32> {
         self.calls()
