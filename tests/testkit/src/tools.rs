@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 pub fn workspace_root() -> PathBuf {
     // This crate lives at <root>/tests/testkit.
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.ancestors().nth(2).unwrap_or(manifest).to_path_buf()
+    manifest
+        .ancestors()
+        .nth(2)
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// Helm 3: `$HELM3_BIN`, else `<workspace>/.cache/tools/helm3/helm`, if it is an existing file.
