@@ -402,3 +402,70 @@ async fn backend_outage_shows_errors_with_retry_that_recover() {
     })
     .await;
 }
+
+/// Polls WebDriver (not page script, which is off) until the page's address satisfies `ok`.
+async fn wait_url(b: &Browser, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let url = b.current_url().await;
+        if ok(&url) {
+            return url;
+        }
+        assert!(start.elapsed() < WAIT, "{what}: still at {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_form_works_without_javascript_and_never_puts_the_password_in_a_url() {
+    let Some((chromium, driver)) = binaries() else {
+        testkit::ci::missing_prerequisite(
+            "chromium and chromedriver (Debian packages chromium, chromium-driver)",
+        );
+        return;
+    };
+    let Some(stack) = start_stack().await else {
+        return;
+    };
+    let url = stack.frontend.url.clone();
+    let email = unique_email("nojs");
+    support::sign_up(&url, &email).await;
+    let b = Browser::start_with(&chromium, &driver, 1024, 768, false).await;
+    let outcome = AssertUnwindSafe(async {
+        // A wrong password first: back on the page, the reason in the fragment, no secret anywhere.
+        b.goto(&url).await;
+        assert!(
+            b.displayed("#auth-form").await,
+            "the form shows without script"
+        );
+        b.type_into("#auth-email", &email).await;
+        b.type_into("#auth-password", "not the password").await;
+        b.click("[data-testid=auth-submit]").await;
+        let refused = wait_url(&b, "the refused sign-in", |u| u.contains("#auth-error=")).await;
+        assert!(refused.ends_with("/#auth-error=unauthorized"), "{refused}");
+        assert!(!refused.contains("password"), "{refused}");
+        assert!(!b
+            .cookie_names()
+            .await
+            .iter()
+            .any(|c| c.contains("todo_session")));
+
+        b.goto(&url).await;
+        b.type_into("#auth-email", &email).await;
+        b.type_into("#auth-password", "correct horse battery").await;
+        b.click("[data-testid=auth-submit]").await;
+        let signed_in = wait_url(&b, "the signed-in page", |u| {
+            u.trim_end_matches('/') == url && !u.contains('#')
+        })
+        .await;
+        assert!(!signed_in.contains("correct"), "{signed_in}");
+        let cookies = b.cookie_names().await;
+        assert!(cookies.iter().any(|c| c == "todo_session"), "{cookies:?}");
+    })
+    .catch_unwind()
+    .await;
+    b.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -108,6 +108,8 @@ async fn forwards_token_not_cookie_and_strips_hop_by_hop_headers() {
         .header("x-client-hop", "drop me")
         .header("keep-alive", "timeout=9")
         .header("x-request-id", "req-42")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("forwarded", "for=6.6.6.6")
         .header(header::CONTENT_TYPE, "application/json")
         .body(r#"{"title":"t"}"#)
         .send()
@@ -147,6 +149,11 @@ async fn forwards_token_not_cookie_and_strips_hop_by_hop_headers() {
     assert!(headers.get("x-client-hop").is_none(), "{headers}");
     assert!(headers.get("keep-alive").is_none(), "{headers}");
     assert_eq!(headers["x-request-id"], "req-42");
+    assert_eq!(
+        headers["x-forwarded-for"], "127.0.0.1",
+        "the client address, never what the client claims: {headers}"
+    );
+    assert!(headers.get("forwarded").is_none(), "{headers}");
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(seen["body_len"], 13);
     assert!(!headers["host"]

@@ -126,11 +126,33 @@
     $('auth-switch-text').textContent = register ? 'Already have an account?' : 'No account yet?';
     $('auth-switch').textContent = register ? 'Sign in instead' : 'Create an account';
     $('auth-password').setAttribute('autocomplete', register ? 'new-password' : 'current-password');
+    // The form also works without this script (a plain POST answered by a redirect).
+    $('auth-form').action = register ? '/api/auth/register' : '/api/auth/login';
+  }
+
+  // A sign-in posted as a plain form (before this script ran) comes back as /#auth-error=<code>.
+  const FORM_ERRORS = {
+    unauthorized: 'Wrong email or password.',
+    conflict: 'An account with this email already exists.',
+    validation_failed: 'Check your email and password (at least 8 characters).',
+    rate_limited: 'Too many attempts. Wait a minute and try again.',
+    payload_too_large: 'That was too long.',
+  };
+  function takeFormError() {
+    const m = /^#auth-error=([a-z_]+)$/.exec(location.hash);
+    if (!m) return '';
+    history.replaceState(null, '', location.pathname);
+    return FORM_ERRORS[m[1]] || 'Signing in failed. Try again.';
   }
 
   // ---------- session ----------
 
   async function boot() {
+    const formError = takeFormError();
+    if (formError) {
+      showAuth(formError);
+      return;
+    }
     try {
       const me = await api('GET', '/api/auth/me');
       showApp(me);
@@ -165,7 +187,8 @@
       $('auth-password').value = '';
       showApp(data.user);
     } catch (e) {
-      errorBox.textContent = e.status === 401 ? 'Wrong email or password.' : e.message;
+      errorBox.textContent = e.status === 401 ? 'Wrong email or password.'
+        : e.status === 429 ? FORM_ERRORS.rate_limited : e.message;
       errorBox.hidden = false;
     } finally {
       button.disabled = false;
@@ -466,6 +489,7 @@
   // ---------- wiring ----------
 
   function init() {
+    document.documentElement.classList.remove('no-js');
     $('auth-form').addEventListener('submit', submitAuth);
     $('auth-switch').addEventListener('click', () => {
       setAuthMode(state.mode === 'login' ? 'register' : 'login');
