@@ -469,3 +469,61 @@ async fn the_sign_in_form_works_without_javascript_and_never_puts_the_password_i
         std::panic::resume_unwind(panic);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_task_list_loads_page_by_page() {
+    with_browser(1280, 860, |b, stack| async move {
+        let url = stack.frontend.url.clone();
+        let stack = stack;
+        let email = unique_email("pages");
+        let cookie = support::sign_up(&url, &email).await;
+        let c = client();
+        for i in 0..60 {
+            let resp = c
+                .post(format!("{url}/api/tasks"))
+                .header(reqwest::header::COOKIE, &cookie)
+                .json(&serde_json::json!({"title": format!("errand {i:02}")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 201);
+        }
+        b.goto(&url).await;
+        b.wait_js(
+            "the sign-in form",
+            WAIT,
+            "return !document.getElementById('auth-view').hidden",
+        )
+        .await;
+        b.type_into("#auth-email", &email).await;
+        b.type_into("#auth-password", "correct horse battery").await;
+        b.click("[data-testid=auth-submit]").await;
+        b.wait_js(
+            "the signed-in view",
+            WAIT,
+            "return !document.getElementById('app-view').hidden",
+        )
+        .await;
+        b.click("[data-testid=filter-all]").await;
+        let count = "return document.querySelectorAll('[data-testid=task-item]').length";
+        b.wait_js("the first page of tasks", WAIT, &format!("{count} === 50"))
+            .await;
+        let first = b.js(TASKS_JS).await;
+        assert_eq!(first[0]["title"], "errand 59", "newest first: {first}");
+        assert!(b.displayed("[data-testid=tasks-more]").await);
+        b.click("[data-testid=tasks-more]").await;
+        b.wait_js("all 60 tasks", WAIT, &format!("{count} === 60"))
+            .await;
+        b.wait_js(
+            "no more to load",
+            WAIT,
+            "return document.getElementById('tasks-more').hidden",
+        )
+        .await;
+        let all = b.js(TASKS_JS).await;
+        assert_eq!(all[59]["title"], "errand 00", "{all}");
+        drop(stack);
+        b
+    })
+    .await;
+}
