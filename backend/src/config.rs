@@ -149,8 +149,11 @@ pub struct SignInLimits {
     pub per_address_email_per_minute: u32,
     /// `HASH_WORKERS` (default 2): password hashes computed at once (each takes ~19 MiB and a core).
     pub hash_workers: usize,
-    /// `HASH_QUEUE` (default 16): hashes that may wait for a worker; beyond that sign-in answers 503.
+    /// `HASH_QUEUE` (default 256): hashes that may wait for a worker; beyond that sign-in answers 503.
     pub hash_queue: usize,
+    /// `HASH_WAIT_SECS` (default 2): the longest a sign-in waits (first come, first served) for a
+    /// worker before it is refused with 503, so a flood delays a real sign-in by at most this.
+    pub hash_wait: Duration,
 }
 
 impl Default for SignInLimits {
@@ -159,7 +162,8 @@ impl Default for SignInLimits {
             per_address_per_minute: 30,
             per_address_email_per_minute: 5,
             hash_workers: 2,
-            hash_queue: 16,
+            hash_queue: 256,
+            hash_wait: Duration::from_secs(2),
         }
     }
 }
@@ -379,6 +383,7 @@ impl Config {
             )? as u32,
             hash_workers: count("HASH_WORKERS", limits.hash_workers as u64, 1..=64)? as usize,
             hash_queue: count("HASH_QUEUE", limits.hash_queue as u64, 0..=10_000)? as usize,
+            hash_wait: secs("HASH_WAIT_SECS", limits.hash_wait.as_secs(), 1..=30)?,
         };
 
         Ok(Self {
@@ -528,6 +533,7 @@ mod tests {
             ("AUTH_RATE_PER_ADDRESS_EMAIL", "many"),
             ("HASH_WORKERS", "0"),
             ("HASH_QUEUE", "-1"),
+            ("HASH_WAIT_SECS", "0"),
         ] {
             let mut vars = base();
             vars.retain(|(k, _)| *k != name);

@@ -1,7 +1,12 @@
 //! Argon2id password hashing off the async threads, with a bounded queue: at most `HASH_WORKERS`
-//! hashes run at once (each takes ~19 MiB and a core for tens of milliseconds) and at most
-//! `HASH_QUEUE` more wait; beyond that a sign-in is refused with 503 at once instead of waiting
-//! behind a flood for many seconds.
+//! hashes run at once (each takes ~19 MiB and a core for tens of milliseconds), at most
+//! `HASH_QUEUE` more wait, first come first served, and none waits longer than `HASH_WAIT_SECS`;
+//! beyond either bound a sign-in is refused with 503 instead of waiting behind a flood for many
+//! seconds. Waiting in order (rather than refusing as soon as the workers are busy) is what lets a
+//! real sign-in through a flood from many addresses: refused flood requests retry at once and would
+//! otherwise take every slot that frees before a newcomer gets to it.
+
+use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -20,6 +25,7 @@ pub struct Hasher {
     workers: Semaphore,
     /// Permits for running and waiting hashes together.
     admitted: Arc<Semaphore>,
+    wait: Duration,
     dummy: OnceCell<String>,
 }
 
@@ -31,6 +37,7 @@ impl Hasher {
             admitted: Arc::new(Semaphore::new(
                 limits.hash_workers.max(1) + limits.hash_queue,
             )),
+            wait: limits.hash_wait,
             dummy: OnceCell::new(),
         }
     }
@@ -75,15 +82,15 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
+        let busy =
+            || ApiError::ServiceUnavailable("too many sign-ins at once, retry in a moment".into());
         let Ok(_admitted) = self.admitted.clone().try_acquire_owned() else {
-            return Err(ApiError::ServiceUnavailable(
-                "too many sign-ins at once, retry in a moment".into(),
-            ));
+            return Err(busy());
         };
-        let _worker = self
-            .workers
-            .acquire()
+        // tokio's semaphore hands out permits in the order they were asked for.
+        let _worker = tokio::time::timeout(self.wait, self.workers.acquire())
             .await
+            .map_err(|_| busy())?
             .map_err(|e| ApiError::internal(format!("hashing semaphore: {e}")))?;
         tokio::task::spawn_blocking(work)
             .await
@@ -107,6 +114,7 @@ mod tests {
         let hasher = Arc::new(Hasher::new(&SignInLimits {
             hash_workers: 1,
             hash_queue: 1,
+            hash_wait: Duration::from_millis(50),
             ..SignInLimits::default()
         }));
         // Hold both admissions: one as the running hash, one as the waiting one.
@@ -118,6 +126,13 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         }
         drop((running, waiting));
+        // A worker busy for longer than the wait: refused after the wait, not queued behind it.
+        let busy_worker = hasher.workers.acquire().await.unwrap();
+        match hasher.hash(&password).await {
+            Err(ApiError::ServiceUnavailable(_)) => {}
+            other => panic!("expected a refusal after the wait, got {other:?}"),
+        }
+        drop(busy_worker);
         let phc = hasher.hash(&password).await.unwrap();
         assert!(hasher.verify("long enough password", &phc).await.unwrap());
         assert!(!hasher.verify("wrong password!!", &phc).await.unwrap());
