@@ -1,6 +1,7 @@
 //! `cargo run --release -p bench -- <target>`: benchmarks that print figures.
 //! Each target lives in its own module; `cargo xtask bench <target>` calls this binary.
 
+mod abuse;
 mod backend;
 mod frontend;
 mod images;
@@ -10,12 +11,13 @@ mod xtask;
 fn main() {
     let target = std::env::args().nth(1).unwrap_or_default();
     let result = match target.as_str() {
+        "abuse" => abuse::run(),
         "backend" => backend::run(),
         "frontend" => frontend::run(),
         "images" => images::run(),
         "xtask" => xtask::run(),
         _ => {
-            eprintln!("usage: bench <backend|frontend|images|xtask>");
+            eprintln!("usage: bench <abuse|backend|frontend|images|xtask>");
             std::process::exit(2);
         }
     };

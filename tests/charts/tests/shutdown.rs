@@ -67,7 +67,10 @@ fn the_shutdown_pause_is_configurable_and_the_grace_period_follows_it() {
                     &Values::tagged().set("config.shutdownDelaySeconds", "121"),
                 )
                 .assert_failure();
-            assert!(out.contains("shutdownDelaySeconds"), "{helm} {chart}: {out}");
+            assert!(
+                out.contains("shutdownDelaySeconds"),
+                "{helm} {chart}: {out}"
+            );
         }
     }
 }
@@ -86,7 +89,8 @@ fn the_backend_trusts_forwarded_for_only_from_the_configured_networks() {
         };
         assert_eq!(proxies(Values::tagged()).as_deref(), Some("10.244.0.0/16"));
         assert_eq!(
-            proxies(Values::tagged().set("config.trustedProxies", "{10.0.0.0/8,fd00::/8}")).as_deref(),
+            proxies(Values::tagged().set("config.trustedProxies", "{10.0.0.0/8,fd00::/8}"))
+                .as_deref(),
             Some("10.0.0.0/8,fd00::/8")
         );
         assert_eq!(
