@@ -68,7 +68,9 @@ impl Upstream {
             .connect_timeout(config.backend_timeout.min(Duration::from_secs(5)))
             // A backend that stops sending mid-body must not pin the connection forever.
             .read_timeout(config.backend_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below the backend's idle close (its HEADER_READ_TIMEOUT_SECS, 10 s by default): reusing a
+            // connection the backend is closing at that moment would fail the request with a 502.
+            .pool_idle_timeout(Duration::from_secs(4))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
