@@ -331,7 +331,7 @@ async fn binary_serves_logs_without_secrets_and_stops_on_sigterm() {
         .unwrap()
         .to_string();
     let res = client
-        .get(format!("{base}/api/tasks"))
+        .get(format!("{base}/api/tasks?status=pending&q=marker-query-text"))
         .bearer_auth(&token)
         .send()
         .await
@@ -357,6 +357,7 @@ async fn binary_serves_logs_without_secrets_and_stops_on_sigterm() {
         AUTH_SECRET,
         "marker-db-password",
         "marker-user-password",
+        "marker-query-text",
         token.as_str(),
     ] {
         assert!(!logs.contains(secret), "log leaked {secret}");
