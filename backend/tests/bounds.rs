@@ -244,6 +244,27 @@ async fn the_task_cap_holds_under_concurrent_creates_and_through_the_chat() {
         .json(Method::GET, "/api/tasks?limit=200", Some(&token), None)
         .await;
     assert_eq!(list.as_array().unwrap().len(), 5);
+    // Deleting one makes room for one (the count is kept by a trigger).
+    let victim = list[0]["id"].as_i64().unwrap();
+    let resp = app
+        .call(
+            Method::DELETE,
+            &format!("/api/tasks/{victim}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    app.create_task(&token, "in the freed place").await;
+    let (s, b) = app
+        .json(
+            Method::POST,
+            "/api/tasks",
+            Some(&token),
+            Some(json!({"title": "over again"})),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::CONFLICT, "limit_reached");
     // Another user has a cap of their own.
     let other = app.register("uncapped@example.com").await;
     app.create_task(&other, "mine").await;

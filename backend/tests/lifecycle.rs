@@ -331,7 +331,9 @@ async fn binary_serves_logs_without_secrets_and_stops_on_sigterm() {
         .unwrap()
         .to_string();
     let res = client
-        .get(format!("{base}/api/tasks?status=pending&q=marker-query-text"))
+        .get(format!(
+            "{base}/api/tasks?status=pending&q=marker-query-text"
+        ))
         .bearer_auth(&token)
         .send()
         .await

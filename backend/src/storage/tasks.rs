@@ -87,15 +87,13 @@ pub async fn create(
 ) -> Result<Result<Task, TaskCapReached>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     // NO KEY UPDATE: serialises this user's creates without blocking foreign-key checks on the row.
-    sqlx::query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM tasks WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if held >= cap {
+    // `task_count` is kept by a trigger on tasks (migration 0003).
+    let held: Option<i64> =
+        sqlx::query_scalar("SELECT task_count FROM users WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if held.unwrap_or(0) >= cap {
         return Ok(Err(TaskCapReached { cap }));
     }
     let created = sqlx::query_as::<_, Task>(&format!(
