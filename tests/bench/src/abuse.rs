@@ -382,17 +382,6 @@ struct Tally {
 }
 
 fn database_restarts(backend: &Backend, db: &TestDb) -> Result<(), String> {
-    let (status, answer) = backend.sign_in(
-        "/api/auth/register",
-        "198.51.100.201",
-        "loop@example.com",
-        PASSWORD,
-    )?;
-    if status != 201 {
-        return Err(format!("register: HTTP {status}"));
-    }
-    let token = token_of(&answer)?;
-    db.psql("CHECKPOINT")?;
     println!();
     println!(
         "database restarts: 8 threads listing and creating tasks in a loop (answers per phase)"
@@ -401,10 +390,23 @@ fn database_restarts(backend: &Backend, db: &TestDb) -> Result<(), String> {
         "  {:<26} {:>6} {:>6} {:>6} {:>6} {:>6}   first 2xx after start",
         "", "2xx", "503", "500", "other", "conn"
     );
-    for (label, crash) in [
+    for (n, (label, crash)) in [
         ("restart (fast shutdown)", false),
         ("crash (immediate stop)", true),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // A user per phase: the loop creates thousands of tasks, and MAX_TASKS_PER_USER holds.
+        let email = format!("loop{n}@example.com");
+        let from = format!("198.51.100.{}", 210 + n);
+        let (status, answer) = backend.sign_in("/api/auth/register", &from, &email, PASSWORD)?;
+        if status != 201 {
+            return Err(format!("register: HTTP {status}"));
+        }
+        let token = token_of(&answer)?;
+        // The throwaway server runs with fsync off: make the account durable before the crash.
+        db.psql("CHECKPOINT")?;
         let stop = AtomicBool::new(false);
         let tally = Mutex::new(Tally::default());
         // When start() returned, and the first success the loop saw after that.
