@@ -158,9 +158,26 @@ async fn terminated_connections_are_replaced_before_a_request_uses_them() {
     let token = app.register("terminated@example.com").await;
     let dbname = url.rsplit('/').next().unwrap_or_default().to_string();
     for round in 0..3 {
-        // Warm the pool, then kill every connection it holds (SQLSTATE 57P01 for each).
+        // Warm the pool, then kill every connection it holds (SQLSTATE 57P01 for each) once all of
+        // them sit idle past the pool's check threshold, as they do when a database restarts.
         for _ in 0..5 {
             app.create_task(&token, "warm").await;
+        }
+        let idle_ms = backend::app::PING_IF_IDLE_FOR.as_millis() + 50;
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let busy = db
+                .psql(&format!(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = '{dbname}' \
+                     AND application_name = 'todo-backend' \
+                     AND (state <> 'idle' OR now() - state_change < interval '{idle_ms} milliseconds')"
+                ))
+                .expect("pg_stat_activity");
+            if busy == "0" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the pool never went idle");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         db.psql(&format!(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \

@@ -77,35 +77,32 @@ pub struct TaskCapReached {
     pub cap: i64,
 }
 
-/// Creates a task for the user unless they already hold `cap` tasks. The check and the insert
-/// run in one transaction holding the user's row, so concurrent creates cannot pass the cap.
+/// Creates a task for the user unless they already hold `cap` tasks. One statement: it locks the
+/// user's row (NO KEY UPDATE: concurrent creates of this user queue on it, foreign-key checks do
+/// not), checks `task_count` (kept by a trigger on tasks, migration 0003) and inserts; a create
+/// that waited for the lock re-checks the count it left, so concurrent creates cannot pass the cap.
 pub async fn create(
     pool: &PgPool,
     user_id: i64,
     task: &NewTask,
     cap: i64,
 ) -> Result<Result<Task, TaskCapReached>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    // NO KEY UPDATE: serialises this user's creates without blocking foreign-key checks on the row.
-    // `task_count` is kept by a trigger on tasks (migration 0003).
-    let held: Option<i64> =
-        sqlx::query_scalar("SELECT task_count FROM users WHERE id = $1 FOR NO KEY UPDATE")
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if held.unwrap_or(0) >= cap {
-        return Ok(Err(TaskCapReached { cap }));
-    }
     let created = sqlx::query_as::<_, Task>(&format!(
-        "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+        "WITH owner AS (
+             SELECT id FROM users WHERE id = $1 AND task_count < $4 FOR NO KEY UPDATE
+         )
+         INSERT INTO tasks (user_id, title, description)
+         SELECT id, $2, $3 FROM owner
+         RETURNING {COLUMNS}"
     ))
     .bind(user_id)
     .bind(task.title.as_str())
     .bind(task.description.as_ref().map(Description::as_str))
-    .fetch_one(&mut *tx)
+    .bind(cap)
+    .fetch_optional(pool)
     .await?;
-    tx.commit().await?;
-    Ok(Ok(created))
+    // No row: the cap (a user deleted meanwhile has no session left to ask again).
+    Ok(created.ok_or(TaskCapReached { cap }))
 }
 
 /// One of the user's tasks.
