@@ -6,6 +6,9 @@ use crate::reply::{AgentReply, EngineKind, HistoryMessage};
 
 /// Longest accepted message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
+/// Longest reply, in characters: a model's answer beyond it is cut (the built-in engine's
+/// replies stay far below it by construction).
+pub const MAX_REPLY_CHARS: usize = 8000;
 
 /// Why the agent could not answer a message.
 #[derive(Debug, thiserror::Error)]
@@ -81,9 +84,11 @@ impl Agent {
         if message.trim().is_empty() {
             return Err(AgentError::EmptyMessage);
         }
-        match &self.llm {
-            Some(llm) => llm.respond(history, message, executor).await,
-            None => Ok(crate::builtin::respond(message, executor).await?),
-        }
+        let mut reply = match &self.llm {
+            Some(llm) => llm.respond(history, message, executor).await?,
+            None => crate::builtin::respond(message, executor).await?,
+        };
+        reply.reply = crate::executor::clip(&reply.reply, MAX_REPLY_CHARS);
+        Ok(reply)
     }
 }

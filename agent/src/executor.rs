@@ -20,13 +20,25 @@ pub struct TaskView {
     pub completed: bool,
 }
 
+/// Most tasks a listing shows (in a reply, in a stored action, in what a model is sent);
+/// the rest is counted, not shown.
+pub const LIST_PAGE: usize = 20;
+/// Longest description in a listing, in characters (a task's own answer shows all of it).
+pub const LIST_DESCRIPTION_CHARS: usize = 200;
+
 /// What a successful tool call produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolOutput {
     /// The task that was created, completed or updated.
     Task(TaskView),
-    /// The tasks that were listed.
-    Tasks(Vec<TaskView>),
+    /// The first tasks of a listing (newest first, at most [`LIST_PAGE`] are kept) and how many
+    /// matched in all.
+    Tasks {
+        /// The first tasks.
+        tasks: Vec<TaskView>,
+        /// How many tasks matched.
+        total: usize,
+    },
     /// The id of the task that was deleted.
     Deleted {
         /// Id of the removed task.
@@ -35,11 +47,32 @@ pub enum ToolOutput {
 }
 
 impl ToolOutput {
-    /// The JSON form recorded in actions and fed back to a model.
+    /// A listing of `tasks` (all that matched, or the first of `total`).
+    pub fn listing(mut tasks: Vec<TaskView>, total: usize) -> Self {
+        tasks.truncate(LIST_PAGE);
+        let total = total.max(tasks.len());
+        ToolOutput::Tasks { tasks, total }
+    }
+
+    /// The JSON form recorded in actions and fed back to a model; bounded whatever the
+    /// executor returned: a listing is `{"tasks": [at most LIST_PAGE], "total": n}`.
     pub fn to_json(&self) -> Value {
         match self {
             ToolOutput::Task(t) => json!(t),
-            ToolOutput::Tasks(ts) => json!(ts),
+            ToolOutput::Tasks { tasks, total } => {
+                let shown: Vec<TaskView> = tasks
+                    .iter()
+                    .take(LIST_PAGE)
+                    .map(|t| TaskView {
+                        description: t
+                            .description
+                            .as_deref()
+                            .map(|d| clip(d, LIST_DESCRIPTION_CHARS)),
+                        ..t.clone()
+                    })
+                    .collect();
+                json!({"tasks": shown, "total": (*total).max(shown.len())})
+            }
             ToolOutput::Deleted { task_id } => json!({"deleted": true, "task_id": task_id}),
         }
     }
@@ -57,6 +90,9 @@ pub enum ToolError {
     /// The arguments were not valid for the tool.
     #[error("invalid arguments: {0}")]
     InvalidArguments(String),
+    /// A per-user cap is reached (e.g. the most tasks one user may hold); nothing was written.
+    #[error("{0}")]
+    LimitReached(String),
     /// The model named a tool that does not exist.
     #[error("unknown tool {0:?}; available tools: add_task, list_tasks, complete_task, delete_task, update_task")]
     UnknownTool(String),
@@ -72,6 +108,7 @@ impl ToolError {
             ToolError::NotFound { .. } => "not_found",
             ToolError::InvalidArguments(_) => "invalid_arguments",
             ToolError::UnknownTool(_) => "unknown_tool",
+            ToolError::LimitReached(_) => "limit_reached",
             ToolError::Unavailable(_) => "unavailable",
         }
     }
@@ -82,12 +119,22 @@ impl ToolError {
     }
 }
 
+/// `text` cut to at most `max` characters, with `…` when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 /// Runs tools for ONE user: implementations are constructed per request with the
 /// authenticated user bound, so no tool argument can select another user's data.
 pub trait ToolExecutor: Send + Sync {
     /// Runs one validated tool call.
     fn execute(&self, tool: &Tool) -> impl Future<Output = Result<ToolOutput, ToolError>> + Send;
 
-    /// All of the user's tasks, newest first (used to resolve references like "the milk one").
+    /// All of the user's tasks, newest first (used to resolve references like "the milk one";
+    /// bounded by the per-user task cap). `execute(ListTasks)` needs to return only the first
+    /// [`LIST_PAGE`] of them and the count.
     fn list(&self) -> impl Future<Output = Result<Vec<TaskView>, ToolError>> + Send;
 }

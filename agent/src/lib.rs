@@ -11,8 +11,10 @@ pub mod llm;
 mod reply;
 mod tools;
 
-pub use agent::{Agent, AgentError, MAX_MESSAGE_CHARS};
-pub use executor::{TaskView, ToolError, ToolExecutor, ToolOutput};
+pub use agent::{Agent, AgentError, MAX_MESSAGE_CHARS, MAX_REPLY_CHARS};
+pub use executor::{
+    clip, TaskView, ToolError, ToolExecutor, ToolOutput, LIST_DESCRIPTION_CHARS, LIST_PAGE,
+};
 pub use llm::{LlmConfig, Secret};
 pub use reply::{Action, AgentReply, EngineKind, HistoryMessage, Role};
 pub use tools::{StatusFilter, Tool, ToolCall, ToolName};

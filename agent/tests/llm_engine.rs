@@ -90,7 +90,8 @@ async fn a_tool_call_sequence_runs_against_the_users_tasks() {
     assert_eq!(msgs[2]["tool_calls"][0]["id"], "call_0_list_tasks");
     assert_eq!(msgs[3]["tool_call_id"], "call_0_list_tasks");
     let listed: Value = serde_json::from_str(msgs[3]["content"].as_str().unwrap()).unwrap();
-    let titles: Vec<&str> = listed
+    assert_eq!(listed["total"], 2);
+    let titles: Vec<&str> = listed["tasks"]
         .as_array()
         .unwrap()
         .iter()
@@ -515,4 +516,61 @@ async fn the_whole_turn_is_bounded_by_the_budget() {
     assert!(reply.fallback_reason.unwrap().contains("timed out"));
     assert_eq!(reply.reply, "Done: added #1 \"buy bread\".");
     assert_eq!(store.tasks_of(1).len(), 1);
+}
+
+#[tokio::test]
+async fn a_listing_of_thousands_reaches_the_model_and_the_actions_bounded() {
+    let fake = FakeOpenAi::start(vec![
+        tool_calls(&[("list_tasks", json!({}))]),
+        answer("You have a lot to do."),
+    ])
+    .await;
+    let agent = Agent::with_llm(config(&fake)).expect("agent");
+    let store = Store::new();
+    for i in 0..5000 {
+        store.seed(
+            1,
+            &format!("task number {i} with a reasonably long title"),
+            false,
+        );
+    }
+    let reply = agent
+        .respond(&[], "what's on my list", &store.executor(1))
+        .await
+        .unwrap();
+    let stored = reply.actions[0].result.to_string();
+    assert!(
+        stored.len() < 16 * 1024,
+        "stored result: {} bytes",
+        stored.len()
+    );
+    assert_eq!(reply.actions[0].result["total"], 5000);
+    assert_eq!(
+        reply.actions[0].result["tasks"].as_array().map(Vec::len),
+        Some(agent::LIST_PAGE)
+    );
+    let requests = fake.requests();
+    let sent = requests[1].body["messages"][3]["content"].as_str().unwrap();
+    assert!(
+        sent.len() < 16 * 1024,
+        "sent to the model: {} bytes",
+        sent.len()
+    );
+    assert!(sent.contains("\"total\":5000"), "{sent}");
+}
+
+#[tokio::test]
+async fn a_reply_of_the_model_is_bounded() {
+    let long = "word ".repeat(10_000);
+    let (_fake, agent, store) = setup(vec![answer(&long)]).await;
+    let reply = agent
+        .respond(&[], "tell me a story", &store.executor(1))
+        .await
+        .unwrap();
+    assert!(
+        reply.reply.chars().count() <= agent::MAX_REPLY_CHARS + 1,
+        "{}",
+        reply.reply.len()
+    );
+    assert!(reply.reply.ends_with('…'));
 }

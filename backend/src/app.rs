@@ -1,12 +1,13 @@
 //! The application: shared state, the router with its layers, and `serve` with graceful shutdown.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent::Agent;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,6 +16,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::auth::password::Hasher;
+use crate::auth::throttle::SignInThrottle;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::BODY_LIMIT;
@@ -26,6 +29,8 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a request waits for a pooled connection before it fails with 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_CONNECTIONS: u32 = 10;
+/// A pooled connection idle at least this long is pinged before a request gets it.
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_millis(100);
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// State shared by all handlers.
@@ -39,6 +44,10 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     /// The chat agent, built once: it holds no user data, every user-specific input comes with the request.
     pub agent: Arc<Agent>,
+    /// Register/login rate limits.
+    pub throttle: Arc<SignInThrottle>,
+    /// The bounded password-hashing pool.
+    pub hasher: Arc<Hasher>,
 }
 
 /// Why `serve` could not start or stopped abnormally.
@@ -68,12 +77,26 @@ impl AppState {
             .min_connections(0)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .idle_timeout(Duration::from_secs(300))
-            // A ping per checkout would double the round trips; a dead connection fails one query with 503 instead.
+            // Connections idle for a while are pinged before use, so the ones a database restart, failover
+            // or pg_terminate_backend closed are replaced instead of failing a request (a restart takes
+            // longer than PING_IF_IDLE_FOR, so after one every pooled connection is checked). Connections
+            // in constant use skip the round trip, which cost a quarter of GET /api/tasks' throughput in
+            // the backend benchmark; if one of those died just now, its request gets a 503 and it is dropped.
             .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(options);
         let agent = Arc::new(crate::chat::build_agent(&config)?);
         Ok(Self {
             pool,
+            throttle: Arc::new(SignInThrottle::new(&config.sign_in)),
+            hasher: Arc::new(Hasher::new(&config.sign_in)),
             config: Arc::new(config),
             readiness: Arc::new(Readiness::default()),
             agent,
@@ -107,8 +130,44 @@ pub fn router(state: AppState) -> Router {
                 ApiError::internal("handler panicked").into_response()
             },
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            read_body_in_time,
+        ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Receives the whole body (at most [`BODY_LIMIT`]) within `BODY_READ_TIMEOUT_SECS` before any handler
+/// runs: a client sending one byte per second holds neither a handler nor more memory than the limit.
+/// Every handler reads its (small, JSON) body whole anyway, so buffering here costs nothing extra.
+async fn read_body_in_time(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let timeout = state.config.http.body_read_timeout;
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, BODY_LIMIT)).await {
+        Err(_) => {
+            let mut resp = ApiError::RequestTimeout(timeout.as_secs()).into_response();
+            // The rest of the body may still be on its way: this connection cannot be reused.
+            resp.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            resp
+        }
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::PayloadTooLarge { limit: BODY_LIMIT }.into_response()
+            } else {
+                ApiError::BadRequest(format!("the request body was cut off: {e}")).into_response()
+            }
+        }
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+    }
 }
 
 async fn log_request(req: Request, next: Next) -> Response {
@@ -136,19 +195,57 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
+    serve_until(config, listener, shutdown, std::future::pending()).await
+}
+
+/// [`serve`], with the pause of `SHUTDOWN_DELAY_SECS` after `shutdown` cut short when `skip_delay`
+/// completes (the binary: a second SIGTERM or Ctrl-C).
+///
+/// The pause is how pods stop taking traffic before they stop serving: Kubernetes removes a
+/// terminating pod from its Service endpoints at the same time as it sends SIGTERM, and kube-proxy
+/// applies that a moment later, so for a few seconds new connections still arrive. During the pause
+/// everything is served as usual and `/ready` answers 503. It lives in the binary, not in a
+/// `preStop` hook, because the image is distroless (no shell or `sleep` for an `exec` hook), the
+/// `preStop.sleep` action needs Kubernetes >= 1.30, and `docker stop` runs no hooks at all.
+pub async fn serve_until(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    skip_delay: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
     let state = AppState::new(config)?;
     let pool = state.pool.clone();
     let migrations = tokio::spawn(migrate_until_done(pool.clone(), state.readiness.clone()));
+    let limits = state.config.http;
+    let throttle = state.throttle.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            throttle.forget_idle();
+        }
+    });
+    let delay = state.config.shutdown_delay;
+    let readiness = state.readiness.clone();
 
     let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown.await;
-        tracing::info!("shutdown requested, draining in-flight requests");
+        readiness.set_stopping();
+        if !delay.is_zero() {
+            tracing::info!(
+                delay_s = delay.as_secs(),
+                "shutdown requested: serving on until load balancers stop sending traffic"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = skip_delay => tracing::info!("asked again: not waiting any longer"),
+            }
+        }
+        tracing::info!("draining in-flight requests");
         let _ = stopping_tx.send(true);
     };
-    let server = axum::serve(listener, router(state))
-        .with_graceful_shutdown(signal)
-        .into_future();
+    let server = crate::server::serve(listener, router(state), limits, signal);
     let drain_deadline = async move {
         if stopping_rx.wait_for(|stopping| *stopping).await.is_ok() {
             tokio::time::sleep(DRAIN_TIMEOUT).await;
@@ -157,13 +254,14 @@ pub async fn serve(
         }
     };
     let result = tokio::select! {
-        result = server => result.map_err(StartupError::from),
+        () = server => Ok(()),
         () = drain_deadline => {
             tracing::warn!(timeout_s = DRAIN_TIMEOUT.as_secs(), "drain timed out, dropping remaining requests");
             Ok(())
         }
     };
     migrations.abort();
+    sweeper.abort();
     if tokio::time::timeout(POOL_CLOSE_TIMEOUT, pool.close())
         .await
         .is_err()

@@ -82,6 +82,138 @@ pub struct Config {
     pub openai_timeout: Duration,
     /// `TOKEN_TTL_HOURS` (default 168): how long a bearer token stays valid.
     pub token_ttl: Duration,
+    /// Per-connection and per-request bounds of the HTTP server.
+    pub http: HttpLimits,
+    /// `SHUTDOWN_DELAY_SECS` (default 0): how long the server keeps serving after SIGTERM before it
+    /// drains, so a load balancer (kube-proxy) stops sending traffic before the listener closes.
+    pub shutdown_delay: Duration,
+    /// `TRUSTED_PROXIES` (default loopback): peers whose `X-Forwarded-For` names the client address.
+    pub trusted_proxies: TrustedProxies,
+    /// Per-user storage caps.
+    pub caps: Caps,
+    /// Sign-in rate limits and the password-hashing queue.
+    pub sign_in: SignInLimits,
+}
+
+/// Bounds of the HTTP server that keep slow or idle clients from holding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `HEADER_READ_TIMEOUT_SECS` (default 10): a connection that has not sent a whole request head
+    /// within this time (also between keep-alive requests) is closed.
+    pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT_SECS` (default 15): a request body not received completely within this
+    /// time is refused with 408.
+    pub body_read_timeout: Duration,
+    /// `MAX_CONNECTIONS` (default 4096): open connections beyond this are answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(15),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// How much one user may store; over a cap the API answers 409 `limit_reached` and writes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// `MAX_TASKS_PER_USER` (default 10000).
+    pub tasks_per_user: i64,
+    /// `MAX_CONVERSATIONS_PER_USER` (default 1000).
+    pub conversations_per_user: i64,
+    /// `MAX_MESSAGES_PER_CONVERSATION` (default 2000; tool rows count too).
+    pub messages_per_conversation: i64,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Self {
+            tasks_per_user: 10_000,
+            conversations_per_user: 1_000,
+            messages_per_conversation: 2_000,
+        }
+    }
+}
+
+/// Sign-in throttling: register and login attempts per client address and per (address, e-mail),
+/// and how many password hashes may run or wait at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInLimits {
+    /// `AUTH_RATE_PER_ADDRESS` (default 30): attempts per minute from one client address (burst as large).
+    pub per_address_per_minute: u32,
+    /// `AUTH_RATE_PER_ADDRESS_EMAIL` (default 5): attempts per minute for one e-mail from one address.
+    pub per_address_email_per_minute: u32,
+    /// `HASH_WORKERS` (default 2): password hashes computed at once (each takes ~19 MiB and a core).
+    pub hash_workers: usize,
+    /// `HASH_QUEUE` (default 256): hashes that may wait for a worker; beyond that sign-in answers 503.
+    pub hash_queue: usize,
+    /// `HASH_WAIT_SECS` (default 2): the longest a sign-in waits (first come, first served) for a
+    /// worker before it is refused with 503, so a flood delays a real sign-in by at most this.
+    pub hash_wait: Duration,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        Self {
+            per_address_per_minute: 30,
+            per_address_email_per_minute: 5,
+            hash_workers: 2,
+            hash_queue: 256,
+            hash_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Networks whose peers are proxies (the frontend) that may name the client in `X-Forwarded-For`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Default: loopback only (a frontend on the same host).
+    pub fn loopback() -> Self {
+        Self(vec![
+            ipnet::IpNet::V4(ipnet::Ipv4Net::new_assert(
+                std::net::Ipv4Addr::new(127, 0, 0, 0),
+                8,
+            )),
+            ipnet::IpNet::from(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)),
+        ])
+    }
+
+    /// Parses a comma-separated list of CIDRs or addresses (`10.244.0.0/16, ::1`); `none` trusts nobody.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.trim().eq_ignore_ascii_case("none") {
+            return Ok(Self(Vec::new()));
+        }
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("`{s}` is not an address or CIDR"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+
+    /// Whether `addr` is one of the trusted proxies (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, addr: std::net::IpAddr) -> bool {
+        let addr = canonical(addr);
+        self.0.iter().any(|net| net.contains(&addr))
+    }
+}
+
+/// `::ffff:a.b.c.d` as `a.b.c.d`, so one rule covers a dual-stack listener's IPv4 peers.
+pub fn canonical(addr: std::net::IpAddr) -> std::net::IpAddr {
+    match addr {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, std::net::IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 /// Minimum length of `AUTH_SECRET`.
@@ -170,6 +302,90 @@ impl Config {
             });
         }
 
+        let secs = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let v = parse_or(name, get(name), default)?;
+            if range.contains(&v) {
+                Ok(Duration::from_secs(v))
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    reason: format!("must be between {} and {}", range.start(), range.end()),
+                })
+            }
+        };
+        let count = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let v = parse_or(name, get(name), default)?;
+            if range.contains(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    reason: format!("must be between {} and {}", range.start(), range.end()),
+                })
+            }
+        };
+        let defaults = HttpLimits::default();
+        let http = HttpLimits {
+            header_read_timeout: secs(
+                "HEADER_READ_TIMEOUT_SECS",
+                defaults.header_read_timeout.as_secs(),
+                1..=300,
+            )?,
+            body_read_timeout: secs(
+                "BODY_READ_TIMEOUT_SECS",
+                defaults.body_read_timeout.as_secs(),
+                1..=300,
+            )?,
+            max_connections: count(
+                "MAX_CONNECTIONS",
+                defaults.max_connections as u64,
+                1..=1_000_000,
+            )? as usize,
+        };
+        let shutdown_delay = secs("SHUTDOWN_DELAY_SECS", 0, 0..=300)?;
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => TrustedProxies::loopback(),
+            Some(raw) => TrustedProxies::parse(&raw).map_err(|reason| ConfigError::Invalid {
+                name: "TRUSTED_PROXIES",
+                reason,
+            })?,
+        };
+        let cap = Caps::default();
+        let caps = Caps {
+            tasks_per_user: count(
+                "MAX_TASKS_PER_USER",
+                cap.tasks_per_user as u64,
+                1..=10_000_000,
+            )? as i64,
+            conversations_per_user: count(
+                "MAX_CONVERSATIONS_PER_USER",
+                cap.conversations_per_user as u64,
+                1..=10_000_000,
+            )? as i64,
+            messages_per_conversation: count(
+                "MAX_MESSAGES_PER_CONVERSATION",
+                cap.messages_per_conversation as u64,
+                // A turn stores at least its message and the reply.
+                2..=10_000_000,
+            )? as i64,
+        };
+        let limits = SignInLimits::default();
+        let sign_in = SignInLimits {
+            per_address_per_minute: count(
+                "AUTH_RATE_PER_ADDRESS",
+                u64::from(limits.per_address_per_minute),
+                1..=1_000_000,
+            )? as u32,
+            per_address_email_per_minute: count(
+                "AUTH_RATE_PER_ADDRESS_EMAIL",
+                u64::from(limits.per_address_email_per_minute),
+                1..=1_000_000,
+            )? as u32,
+            hash_workers: count("HASH_WORKERS", limits.hash_workers as u64, 1..=64)? as usize,
+            hash_queue: count("HASH_QUEUE", limits.hash_queue as u64, 0..=10_000)? as usize,
+            hash_wait: secs("HASH_WAIT_SECS", limits.hash_wait.as_secs(), 1..=30)?,
+        };
+
         Ok(Self {
             database_url: Secret::new(database_url),
             auth_secret: Secret::new(auth_secret),
@@ -181,6 +397,11 @@ impl Config {
             openai_model: get("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
             openai_timeout: Duration::from_secs(openai_timeout_secs),
             token_ttl: Duration::from_secs(token_ttl_hours * 3600),
+            http,
+            shutdown_delay,
+            trusted_proxies,
+            caps,
+            sign_in,
         })
     }
 }
@@ -247,6 +468,31 @@ mod tests {
         assert_eq!(c.openai_timeout, Duration::from_secs(20));
         assert_eq!(c.token_ttl, Duration::from_secs(168 * 3600));
         assert!(c.openai_api_key.is_none());
+        assert_eq!(c.http, HttpLimits::default());
+        assert_eq!(c.shutdown_delay, Duration::ZERO);
+        assert_eq!(c.caps, Caps::default());
+        assert_eq!(c.sign_in, SignInLimits::default());
+        assert!(c.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+        assert!(c
+            .trusted_proxies
+            .contains("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!c.trusted_proxies.contains("10.244.0.5".parse().unwrap()));
+    }
+
+    #[test]
+    fn trusted_proxies_take_cidrs_and_addresses() {
+        let mut vars = base();
+        vars.push(("TRUSTED_PROXIES", "10.244.0.0/16, 192.0.2.7"));
+        let c = config(&vars).unwrap();
+        assert!(c.trusted_proxies.contains("10.244.3.4".parse().unwrap()));
+        assert!(c.trusted_proxies.contains("192.0.2.7".parse().unwrap()));
+        assert!(!c.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+        let mut vars = base();
+        vars.push(("TRUSTED_PROXIES", "none"));
+        assert!(!config(&vars)
+            .unwrap()
+            .trusted_proxies
+            .contains("127.0.0.1".parse().unwrap()));
     }
 
     #[test]
@@ -275,6 +521,19 @@ mod tests {
             ("AUTH_SECRET", "short"),
             ("DATABASE_URL", "mysql://nope"),
             ("LOG_LEVEL", "info,[[["),
+            ("HEADER_READ_TIMEOUT_SECS", "0"),
+            ("BODY_READ_TIMEOUT_SECS", "forever"),
+            ("MAX_CONNECTIONS", "0"),
+            ("SHUTDOWN_DELAY_SECS", "301"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("MAX_TASKS_PER_USER", "0"),
+            ("MAX_CONVERSATIONS_PER_USER", "-3"),
+            ("MAX_MESSAGES_PER_CONVERSATION", "1"),
+            ("AUTH_RATE_PER_ADDRESS", "0"),
+            ("AUTH_RATE_PER_ADDRESS_EMAIL", "many"),
+            ("HASH_WORKERS", "0"),
+            ("HASH_QUEUE", "-1"),
+            ("HASH_WAIT_SECS", "0"),
         ] {
             let mut vars = base();
             vars.retain(|(k, _)| *k != name);

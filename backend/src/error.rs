@@ -37,7 +37,20 @@ pub enum ApiError {
     /// The body is not `application/json` (415 `unsupported_media_type`).
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// The database cannot be reached right now (503 `service_unavailable`).
+    /// The body did not arrive in time (408 `request_timeout`).
+    #[error("the request body did not arrive within {0} s")]
+    RequestTimeout(u64),
+    /// A per-user cap is reached (409 `limit_reached`); nothing was written.
+    #[error("{0}")]
+    LimitReached(String),
+    /// Too many attempts (429 `rate_limited`), with the seconds after which one is allowed again.
+    #[error("too many attempts, retry in {retry_after} s")]
+    RateLimited {
+        /// Seconds until the next attempt is allowed (the `Retry-After` header).
+        retry_after: u64,
+    },
+    /// The database cannot be reached right now, or the server is saturated
+    /// (503 `service_unavailable`, with `Retry-After`).
     #[error("{0}")]
     ServiceUnavailable(String),
     /// A bug or an unexpected failure: details go to the log, never to the client (500 `internal`).
@@ -68,6 +81,9 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::LimitReached(_) => StatusCode::CONFLICT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -85,6 +101,9 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::RequestTimeout(_) => "request_timeout",
+            Self::LimitReached(_) => "limit_reached",
+            Self::RateLimited { .. } => "rate_limited",
             Self::ServiceUnavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal",
         }
@@ -96,14 +115,34 @@ impl ApiError {
     }
 }
 
+/// Seconds a client is asked to wait after a 503 (`Retry-After`).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// True for a database error that says "not now" rather than "this request is wrong": the server
+/// is restarting or shutting down (57P01-57P03), a connection failed (class 08) or was reset, the
+/// pool is exhausted, or PostgreSQL has no connection slot left (53300) or other resources (class 53).
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+        }),
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %e, "database unavailable");
-                Self::ServiceUnavailable("the database is unavailable, retry later".into())
-            }
-            _ => Self::Internal(format!("database: {e}")),
+        if is_transient(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            Self::ServiceUnavailable("the database is unavailable, retry later".into())
+        } else {
+            Self::Internal(format!("database: {e}"))
         }
     }
 }
@@ -123,6 +162,16 @@ impl IntoResponse for ApiError {
                 message,
             },
         };
-        (self.status(), axum::Json(body)).into_response()
+        let retry_after = match &self {
+            Self::RateLimited { retry_after } => Some((*retry_after).max(1)),
+            Self::ServiceUnavailable(_) => Some(RETRY_AFTER_SECS),
+            _ => None,
+        };
+        let mut resp = (self.status(), axum::Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }

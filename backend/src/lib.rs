@@ -3,12 +3,14 @@
 pub mod app;
 pub mod auth;
 pub mod chat;
+pub mod client_addr;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod readiness;
 pub mod routes;
+pub mod server;
 pub mod storage;
 
 pub use app::{serve, AppState};

@@ -37,7 +37,10 @@ async fn run(config: Config) -> ExitCode {
         }
     };
     tracing::info!(%addr, "listening");
-    match backend::serve(config, listener, shutdown_signal()).await {
+    let signals = count_signals();
+    let first = wait_for(signals.clone(), 1);
+    let second = wait_for(signals, 2);
+    match backend::app::serve_until(config, listener, first, second).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server failed");
@@ -53,6 +56,24 @@ fn init_tracing(config: &Config) {
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+/// Counts SIGTERM/Ctrl-C: the first starts the shutdown, a second cuts its pause short.
+fn count_signals() -> tokio::sync::watch::Receiver<u32> {
+    let (tx, rx) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(async move {
+        loop {
+            shutdown_signal().await;
+            tx.send_modify(|n| *n += 1);
+        }
+    });
+    rx
+}
+
+async fn wait_for(mut signals: tokio::sync::watch::Receiver<u32>, n: u32) {
+    if signals.wait_for(|seen| *seen >= n).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

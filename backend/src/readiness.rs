@@ -12,6 +12,7 @@ use crate::storage::MIGRATOR;
 #[derive(Debug, Default)]
 pub struct Readiness {
     migrated: AtomicBool,
+    stopping: AtomicBool,
     last_error: Mutex<Option<String>>,
 }
 
@@ -19,6 +20,16 @@ impl Readiness {
     /// True once the migrations have been applied.
     pub fn migrated(&self) -> bool {
         self.migrated.load(Ordering::Acquire)
+    }
+
+    /// True once shutdown has begun: `/ready` answers 503 so no new traffic is routed here.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Marks the start of shutdown.
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Release);
     }
 
     /// Why migrations have not completed yet, if an attempt failed.

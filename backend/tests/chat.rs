@@ -163,7 +163,10 @@ async fn conversations_and_tasks_are_private() {
         );
     }
     let (_, list) = chat(&app, &bob, json!({"message": "show all tasks"})).await;
-    assert_eq!(list["actions"][0]["result"], json!([]));
+    assert_eq!(
+        list["actions"][0]["result"],
+        json!({"tasks": [], "total": 0})
+    );
     let (status, task) = app
         .json(
             Method::GET,

@@ -335,7 +335,7 @@ async fn a_model_cannot_reach_another_users_tasks() {
     for a in &actions[..3] {
         assert_eq!(a["result"]["error"]["code"], "not_found", "{a}");
     }
-    assert_eq!(actions[3]["result"], json!([]));
+    assert_eq!(actions[3]["result"], json!({"tasks": [], "total": 0}));
     let (status, t, _) = app
         .json(Method::GET, "/api/tasks/1", Some(&ann), None)
         .await;

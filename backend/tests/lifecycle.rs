@@ -331,7 +331,9 @@ async fn binary_serves_logs_without_secrets_and_stops_on_sigterm() {
         .unwrap()
         .to_string();
     let res = client
-        .get(format!("{base}/api/tasks"))
+        .get(format!(
+            "{base}/api/tasks?status=pending&q=marker-query-text"
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -357,6 +359,7 @@ async fn binary_serves_logs_without_secrets_and_stops_on_sigterm() {
         AUTH_SECRET,
         "marker-db-password",
         "marker-user-password",
+        "marker-query-text",
         token.as_str(),
     ] {
         assert!(!logs.contains(secret), "log leaked {secret}");
@@ -370,4 +373,86 @@ async fn binary_serves_logs_without_secrets_and_stops_on_sigterm() {
     assert_eq!(request_line["status"], 200);
     assert!(request_line["latency_ms"].is_number());
     assert!(logs.contains("SIGTERM received"), "{logs}");
+}
+
+#[tokio::test]
+async fn after_sigterm_the_binary_serves_on_for_the_delay_then_a_second_signal_ends_it() {
+    let Some(db) = TestDb::shared_or_skip() else {
+        return;
+    };
+    let url = db.fresh_database().expect("database");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Far longer than the test: only the second signal may end the pause.
+    let mut child = binary()
+        .env("DATABASE_URL", &url)
+        .env("AUTH_SECRET", AUTH_SECRET)
+        .env("PORT", port.to_string())
+        .env("SHUTDOWN_DELAY_SECS", "300")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn todo-backend");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while !matches!(client.get(format!("{base}/ready")).send().await, Ok(r) if r.status() == 200) {
+        assert!(Instant::now() < deadline, "binary never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().to_string();
+    let term = || {
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+    };
+    assert!(term().success());
+    // Readiness turns 503 so traffic stops arriving...
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let resp = client
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .expect("still accepting connections after SIGTERM");
+        if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(body["reason"], "shutting down", "{body}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/ready never reported the shutdown"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...while everything that still arrives is served, on new connections too.
+    let resp = client
+        .post(format!("{base}/api/auth/register"))
+        .json(&json!({"email": "late@example.com", "password": "long enough password"}))
+        .send()
+        .await
+        .expect("served during the pause");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited during the pause"
+    );
+    assert!(term().success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .expect("wait for todo-backend");
+    assert!(
+        status.success(),
+        "exit after the second SIGTERM: {status:?}"
+    );
 }

@@ -12,8 +12,34 @@ pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request body the proxy forwards (tasks and chat messages are small).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest register/login body: the backend's limit (`backend::extract::BODY_LIMIT`), so the
+/// frontend never buffers a sign-in body the backend would refuse anyway.
+pub const SIGN_IN_MAX_BODY_BYTES: usize = 64 * 1024;
 /// How long requests in flight may run after shutdown starts (below Kubernetes' 30 s grace period).
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Bounds of the HTTP server that keep slow or idle clients from holding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `HEADER_READ_TIMEOUT_SECS` (default 10): a connection that has not sent a whole request head
+    /// within this time (also between keep-alive requests) is closed.
+    pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT_SECS` (default 30): a request body not received completely within this
+    /// time is refused with 408.
+    pub body_read_timeout: Duration,
+    /// `MAX_CONNECTIONS` (default 4096): open connections beyond this are answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+        }
+    }
+}
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +65,11 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long requests in flight may run after the shutdown signal before they are cut off.
     pub drain_timeout: Duration,
+    /// `SHUTDOWN_DELAY_SECS` (default 0): how long to keep serving after SIGTERM before draining,
+    /// so load balancers stop sending traffic first.
+    pub shutdown_delay: Duration,
+    /// Bounds of the HTTP server against slow and idle clients.
+    pub http: HttpLimits,
     /// Log filter directive (`LOG_LEVEL`, or `RUST_LOG` when set).
     pub log_filter: String,
     /// Log output format.
@@ -125,6 +156,50 @@ impl Config {
             Some(v) => return Err(ConfigError::LogFormat(v)),
         };
 
+        let number = |name: &'static str,
+                      default: u64,
+                      range: std::ops::RangeInclusive<u64>,
+                      expected: &'static str| match get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or(ConfigError::Number {
+                    name,
+                    value: v,
+                    expected,
+                }),
+        };
+        let limits = HttpLimits::default();
+        let http = HttpLimits {
+            header_read_timeout: Duration::from_secs(number(
+                "HEADER_READ_TIMEOUT_SECS",
+                limits.header_read_timeout.as_secs(),
+                1..=300,
+                "whole seconds 1-300",
+            )?),
+            body_read_timeout: Duration::from_secs(number(
+                "BODY_READ_TIMEOUT_SECS",
+                limits.body_read_timeout.as_secs(),
+                1..=300,
+                "whole seconds 1-300",
+            )?),
+            max_connections: number(
+                "MAX_CONNECTIONS",
+                limits.max_connections as u64,
+                1..=1_000_000,
+                "a count 1-1000000",
+            )? as usize,
+        };
+        let shutdown_delay = Duration::from_secs(number(
+            "SHUTDOWN_DELAY_SECS",
+            0,
+            0..=300,
+            "whole seconds 0-300",
+        )?);
+
         Ok(Self {
             backend_url,
             port,
@@ -133,6 +208,8 @@ impl Config {
             health_timeout: backend_timeout.min(Duration::from_secs(2)),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            shutdown_delay,
+            http,
             log_filter,
             log_format,
         })
@@ -191,6 +268,34 @@ mod tests {
         assert_eq!(c.backend_timeout, Duration::from_secs(30));
         assert_eq!(c.log_filter, "info");
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.http, HttpLimits::default());
+        assert_eq!(c.shutdown_delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn reads_the_server_bounds() {
+        let c = cfg(&[
+            ("HEADER_READ_TIMEOUT_SECS", "3"),
+            ("BODY_READ_TIMEOUT_SECS", "4"),
+            ("MAX_CONNECTIONS", "5"),
+            ("SHUTDOWN_DELAY_SECS", "6"),
+        ])
+        .unwrap();
+        assert_eq!(c.http.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.http.body_read_timeout, Duration::from_secs(4));
+        assert_eq!(c.http.max_connections, 5);
+        assert_eq!(c.shutdown_delay, Duration::from_secs(6));
+        for (name, bad) in [
+            ("HEADER_READ_TIMEOUT_SECS", "0"),
+            ("BODY_READ_TIMEOUT_SECS", "x"),
+            ("MAX_CONNECTIONS", "0"),
+            ("SHUTDOWN_DELAY_SECS", "301"),
+        ] {
+            assert!(
+                matches!(cfg(&[(name, bad)]), Err(ConfigError::Number { name: n, .. }) if n == name),
+                "{name}={bad}"
+            );
+        }
     }
 
     #[test]

@@ -18,6 +18,12 @@ pub enum ApiError {
     /// The request itself could not be read or forwarded.
     #[error("{0}")]
     BadRequest(String),
+    /// The request body did not arrive within `BODY_READ_TIMEOUT_SECS`.
+    #[error("the request body did not arrive within {0} s")]
+    RequestTimeout(u64),
+    /// A state-changing request from another site (CSRF).
+    #[error("{0}")]
+    Forbidden(String),
     /// No session cookie where one is required.
     #[error("not signed in")]
     Unauthorized,
@@ -34,6 +40,8 @@ impl ApiError {
             Self::BackendTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
         }
@@ -46,6 +54,8 @@ impl ApiError {
             Self::BackendTimeout(_) => "backend_timeout",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::BadRequest(_) => "bad_request",
+            Self::RequestTimeout(_) => "request_timeout",
+            Self::Forbidden(_) => "forbidden",
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
         }
@@ -60,9 +70,15 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({
             "error": { "code": self.code(), "message": self.to_string() }
         });
+        let timed_out = matches!(self, Self::RequestTimeout(_));
         let mut resp = (self.status(), axum::Json(body)).into_response();
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if timed_out {
+            // The rest of the body may still be on its way: this connection cannot be reused.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp
     }
 }

@@ -81,6 +81,10 @@ pub async fn probe(state: &AppState) -> BackendHealth {
 
 /// `GET /api/health`: always 200 (this process is up); `status` tells whether the backend is.
 pub async fn api_health(State(state): State<AppState>) -> Response {
+    if state.stopping.load(std::sync::atomic::Ordering::Acquire) {
+        let body = Json(serde_json::json!({ "status": "stopping" }));
+        return no_store((axum::http::StatusCode::SERVICE_UNAVAILABLE, body).into_response());
+    }
     let report = HealthReport::new(probe(&state).await);
     no_store(Json(report).into_response())
 }

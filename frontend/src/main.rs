@@ -42,7 +42,10 @@ async fn run(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, backend = %config.backend_url, "todo-frontend listening");
-    frontend::serve(config, listener, shutdown_signal())
+    let signals = count_signals();
+    let first = wait_for(signals.clone(), 1);
+    let second = wait_for(signals, 2);
+    frontend::serve_until(config, listener, first, second)
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!("todo-frontend stopped cleanly");
@@ -61,6 +64,24 @@ fn init_tracing(config: &Config) {
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+/// Counts SIGTERM/Ctrl-C: the first starts the shutdown, a second cuts its pause short.
+fn count_signals() -> tokio::sync::watch::Receiver<u32> {
+    let (tx, rx) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(async move {
+        loop {
+            shutdown_signal().await;
+            tx.send_modify(|n| *n += 1);
+        }
+    });
+    rx
+}
+
+async fn wait_for(mut signals: tokio::sync::watch::Receiver<u32>, n: u32) {
+    if signals.wait_for(|seen| *seen >= n).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -89,5 +110,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received, draining connections");
+    tracing::info!("shutdown signal received");
 }

@@ -1,11 +1,12 @@
 //! Forwards `/api/*` to the backend: streamed bodies, session cookie turned into a bearer token.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
@@ -29,6 +30,27 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// What became of a request body streamed upstream, for classifying a failed send.
+#[derive(Debug, Default)]
+pub struct BodyFate(AtomicU8);
+
+impl BodyFate {
+    const TOO_LARGE: u8 = 1;
+    const TIMED_OUT: u8 = 2;
+
+    fn set(&self, fate: u8) {
+        self.0.store(fate, Ordering::Relaxed);
+    }
+
+    fn error(&self, upstream: &Upstream) -> Option<ApiError> {
+        match self.0.load(Ordering::Relaxed) {
+            Self::TOO_LARGE => Some(ApiError::PayloadTooLarge(upstream.max_body_bytes)),
+            Self::TIMED_OUT => Some(ApiError::RequestTimeout(upstream.body_timeout.as_secs())),
+            _ => None,
+        }
+    }
+}
+
 /// The backend as seen by the proxy: a pooled HTTP client plus where and how long to wait.
 #[derive(Debug)]
 pub struct Upstream {
@@ -36,6 +58,7 @@ pub struct Upstream {
     base: String,
     timeout: Duration,
     max_body_bytes: usize,
+    body_timeout: Duration,
 }
 
 impl Upstream {
@@ -45,7 +68,9 @@ impl Upstream {
             .connect_timeout(config.backend_timeout.min(Duration::from_secs(5)))
             // A backend that stops sending mid-body must not pin the connection forever.
             .read_timeout(config.backend_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below the backend's idle close (its HEADER_READ_TIMEOUT_SECS, 10 s by default): reusing a
+            // connection the backend is closing at that moment would fail the request with a 502.
+            .pool_idle_timeout(Duration::from_secs(4))
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
@@ -53,6 +78,7 @@ impl Upstream {
             base: config.backend_url.as_str().trim_end_matches('/').to_owned(),
             timeout: config.backend_timeout,
             max_body_bytes: config.max_body_bytes,
+            body_timeout: config.http.body_read_timeout,
         })
     }
 
@@ -76,6 +102,16 @@ impl Upstream {
         self.max_body_bytes
     }
 
+    /// When a request body that starts arriving now must have arrived completely.
+    pub fn body_deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.body_timeout
+    }
+
+    /// The 408 for a body that missed [`Upstream::body_deadline`].
+    pub fn body_timed_out(&self) -> ApiError {
+        ApiError::RequestTimeout(self.body_timeout.as_secs())
+    }
+
     /// Sends one request and waits (bounded) for the response headers.
     pub async fn send(
         &self,
@@ -83,7 +119,7 @@ impl Upstream {
         path_and_query: &str,
         headers: HeaderMap,
         body: Option<reqwest::Body>,
-        body_too_large: &AtomicBool,
+        fate: &BodyFate,
     ) -> Result<reqwest::Response, ApiError> {
         let mut req = self
             .client
@@ -95,14 +131,14 @@ impl Upstream {
         match tokio::time::timeout(self.timeout, req.send()).await {
             Err(_) => Err(ApiError::BackendTimeout(self.timeout.as_secs())),
             Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => Err(classify(&e, body_too_large.load(Ordering::Relaxed), self)),
+            Ok(Err(e)) => Err(classify(&e, fate, self)),
         }
     }
 }
 
-fn classify(e: &reqwest::Error, body_too_large: bool, upstream: &Upstream) -> ApiError {
-    if body_too_large {
-        return ApiError::PayloadTooLarge(upstream.max_body_bytes);
+fn classify(e: &reqwest::Error, fate: &BodyFate, upstream: &Upstream) -> ApiError {
+    if let Some(refused) = fate.error(upstream) {
+        return refused;
     }
     tracing::warn!(error = %error_chain(e), "backend request failed");
     if e.is_timeout() && !e.is_connect() {
@@ -146,14 +182,59 @@ pub fn end_to_end_headers(src: &HeaderMap, extra: &[HeaderName]) -> HeaderMap {
     out
 }
 
+/// Headers that name the client or the path to it: only what this proxy itself saw is passed on.
+const FORWARDING: [&str; 3] = ["x-forwarded-for", "x-real-ip", "forwarded"];
+
 /// Headers sent to the backend: the browser's end-to-end headers minus `Cookie` and `Host`,
-/// with the session turned into `Authorization`.
-pub fn upstream_request_headers(src: &HeaderMap) -> HeaderMap {
+/// with the session turned into `Authorization` and the client address in `X-Forwarded-For`.
+pub fn upstream_request_headers(src: &HeaderMap, peer: Option<SocketAddr>) -> HeaderMap {
     let mut headers = end_to_end_headers(src, &[header::COOKIE, header::HOST]);
     if let Some(token) = session::from_headers(src) {
         headers.insert(header::AUTHORIZATION, token.bearer());
     }
+    set_forwarded_for(&mut headers, peer);
     headers
+}
+
+/// Replaces whatever the client claimed with the address it connects from. The frontend is the
+/// edge: a client-supplied `X-Forwarded-For` would let anyone pick the address the backend's
+/// sign-in limits count against.
+pub fn set_forwarded_for(headers: &mut HeaderMap, peer: Option<SocketAddr>) {
+    for name in FORWARDING {
+        headers.remove(name);
+    }
+    if let Some(peer) = peer {
+        if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
+            headers.insert("x-forwarded-for", v);
+        }
+    }
+}
+
+/// The TCP peer `server::serve` recorded for this request.
+pub fn peer(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
+}
+
+/// Checks that `path` is a normalised path under `/api/`: segments of letters, digits and `-._~`
+/// only, none empty, `.` or `..`. Anything else (dot segments, `%`-escapes of dots or slashes,
+/// backslashes, which URL parsers turn into slashes) could resolve to a backend route outside the
+/// API once the URL is parsed again upstream, so it is refused rather than "fixed".
+pub fn check_api_path(path: &str) -> Result<(), ApiError> {
+    let refused = || ApiError::BadRequest("the path is not a normalised /api/ path".into());
+    let rest = path.strip_prefix("/api/").ok_or_else(refused)?;
+    let clean = rest.split('/').all(|segment| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    });
+    if clean {
+        Ok(())
+    } else {
+        Err(refused())
+    }
 }
 
 /// Headers sent back to the browser: the backend's end-to-end headers; cookies stay the frontend's business.
@@ -195,11 +276,21 @@ pub async fn within_declared_length(
     }
 }
 
-/// The whole body in memory, at most `max` bytes; a longer one is read away and refused with 413.
-pub async fn read_limited(body: Body, max: usize) -> Result<Bytes, ApiError> {
+/// The whole body in memory, at most `max` bytes, by `deadline`; a longer one is read away and
+/// refused with 413, a late one with 408.
+pub async fn read_limited(
+    body: Body,
+    max: usize,
+    deadline: tokio::time::Instant,
+    late: impl FnOnce() -> ApiError,
+) -> Result<Bytes, ApiError> {
     let mut data = body.into_data_stream();
     let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = data.next().await {
+    loop {
+        let Ok(next) = tokio::time::timeout_at(deadline, data.next()).await else {
+            return Err(late());
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk
             .map_err(|e| ApiError::BadRequest(format!("the request body was cut off: {e}")))?;
         if buf.len().saturating_add(chunk.len()) > max {
@@ -222,24 +313,39 @@ fn has_body(headers: &HeaderMap) -> bool {
 #[error("request body exceeds the limit")]
 struct BodyTooLarge;
 
+#[derive(Debug, thiserror::Error)]
+#[error("request body did not arrive in time")]
+struct BodyTooSlow;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Streams the browser's body upstream, failing (and raising `flag`) once it passes `max` bytes;
-/// the rest of the body is read away first (see [`linger`]) so the browser gets to read the 413.
-fn limited_stream(body: Body, max: usize, flag: Arc<AtomicBool>) -> reqwest::Body {
+/// Streams the browser's body upstream, failing once it passes `max` bytes (the rest of the body
+/// is read away first, see [`linger`], so the browser gets to read the 413) or misses `deadline`;
+/// `fate` records which, for the answer.
+fn limited_stream(
+    body: Body,
+    max: usize,
+    deadline: tokio::time::Instant,
+    fate: Arc<BodyFate>,
+) -> reqwest::Body {
     let stream =
         futures_util::stream::unfold(Some((body.into_data_stream(), 0usize)), move |state| {
-            let flag = flag.clone();
+            let fate = fate.clone();
             async move {
                 let (mut data, seen) = state?;
-                let item: Result<Bytes, BoxError> = match data.next().await? {
+                let Ok(next) = tokio::time::timeout_at(deadline, data.next()).await else {
+                    fate.set(BodyFate::TIMED_OUT);
+                    let late: BoxError = Box::new(BodyTooSlow);
+                    return Some((Err(late), None));
+                };
+                let item: Result<Bytes, BoxError> = match next? {
                     Err(e) => Err(Box::new(e)),
                     Ok(chunk) => {
                         let seen = seen.saturating_add(chunk.len());
                         if seen <= max {
                             return Some((Ok(chunk), Some((data, seen))));
                         }
-                        flag.store(true, Ordering::Relaxed);
+                        fate.set(BodyFate::TOO_LARGE);
                         linger(data).await;
                         Err(Box::new(BodyTooLarge))
                     }
@@ -282,6 +388,11 @@ pub fn stream_response(resp: reqwest::Response) -> Response {
 pub async fn forward(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let upstream = &state.upstream;
     let (parts, body) = req.into_parts();
+    check_api_path(parts.uri.path())?;
+    // These answer with a token: only the sign-in handlers (which keep it in the cookie) call them.
+    if matches!(parts.uri.path(), "/api/auth/login" | "/api/auth/register") {
+        return Err(ApiError::NotFound);
+    }
     let body = within_declared_length(&parts.headers, body, upstream.max_body_bytes()).await?;
     let path_and_query = parts
         .uri
@@ -289,13 +400,19 @@ pub async fn forward(State(state): State<AppState>, req: Request) -> Result<Resp
         .map(|pq| pq.as_str())
         .unwrap_or("/");
     let had_session = session::from_headers(&parts.headers).is_some();
-    let headers = upstream_request_headers(&parts.headers);
+    let headers = upstream_request_headers(&parts.headers, peer(&parts.extensions));
 
-    let flag = Arc::new(AtomicBool::new(false));
-    let body = has_body(&parts.headers)
-        .then(|| limited_stream(body, upstream.max_body_bytes(), flag.clone()));
+    let fate = Arc::new(BodyFate::default());
+    let body = has_body(&parts.headers).then(|| {
+        limited_stream(
+            body,
+            upstream.max_body_bytes(),
+            upstream.body_deadline(),
+            fate.clone(),
+        )
+    });
     let resp = upstream
-        .send(parts.method.clone(), path_and_query, headers, body, &flag)
+        .send(parts.method.clone(), path_and_query, headers, body, &fate)
         .await?;
 
     let status = resp.status();
@@ -304,8 +421,9 @@ pub async fn forward(State(state): State<AppState>, req: Request) -> Result<Resp
         parts.method == Method::DELETE && parts.uri.path() == "/api/auth/me" && status.is_success();
     // A stale or revoked token is useless: drop it so the browser stops sending it.
     if deleted_account || (had_session && status == StatusCode::UNAUTHORIZED) {
-        out.headers_mut()
-            .append(header::SET_COOKIE, session::clear_cookie());
+        for clear in session::clear_cookies() {
+            out.headers_mut().append(header::SET_COOKIE, clear);
+        }
     }
     Ok(out)
 }
@@ -349,7 +467,7 @@ mod tests {
             ("host", "localhost:3000"),
             ("content-type", "application/json"),
         ]);
-        let out = upstream_request_headers(&h);
+        let out = upstream_request_headers(&h, None);
         assert!(out.get(header::COOKIE).is_none());
         assert!(out.get(header::HOST).is_none());
         assert_eq!(out.get(header::AUTHORIZATION).unwrap(), "Bearer tok123");
@@ -361,7 +479,7 @@ mod tests {
             ("authorization", "Bearer other"),
             ("cookie", "todo_session=mine"),
         ]);
-        let out = upstream_request_headers(&h);
+        let out = upstream_request_headers(&h, None);
         assert_eq!(out.get_all(header::AUTHORIZATION).iter().count(), 1);
         assert_eq!(out.get(header::AUTHORIZATION).unwrap(), "Bearer mine");
     }
@@ -388,14 +506,76 @@ mod tests {
 
     #[tokio::test]
     async fn read_limited_takes_up_to_the_limit_and_refuses_more() {
-        let ten = read_limited(Body::from(vec![b'x'; 10]), 10).await.unwrap();
+        let later = || tokio::time::Instant::now() + Duration::from_secs(60);
+        let late = || ApiError::RequestTimeout(60);
+        let ten = read_limited(Body::from(vec![b'x'; 10]), 10, later(), late)
+            .await
+            .unwrap();
         assert_eq!(ten.len(), 10);
         let chunks = (0..3).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 4]));
         let streamed = Body::from_stream(futures_util::stream::iter(chunks));
         assert!(matches!(
-            read_limited(streamed, 10).await,
+            read_limited(streamed, 10, later(), late).await,
             Err(ApiError::PayloadTooLarge(10))
         ));
+        let never =
+            Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+        assert!(matches!(
+            read_limited(never, 10, tokio::time::Instant::now(), late).await,
+            Err(ApiError::RequestTimeout(60))
+        ));
+    }
+
+    #[test]
+    fn forwarded_for_is_the_peer_never_what_the_client_claims() {
+        let h = map(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("forwarded", "for=6.6.6.6"),
+            ("x-real-ip", "6.6.6.6"),
+        ]);
+        let peer: SocketAddr = "198.51.100.4:5555".parse().unwrap();
+        let out = upstream_request_headers(&h, Some(peer));
+        assert_eq!(
+            out.get_all("x-forwarded-for").iter().collect::<Vec<_>>(),
+            ["198.51.100.4"]
+        );
+        assert!(out.get("forwarded").is_none() && out.get("x-real-ip").is_none());
+        assert!(upstream_request_headers(&h, None)
+            .get("x-forwarded-for")
+            .is_none());
+    }
+
+    #[test]
+    fn only_normalised_api_paths_pass() {
+        for ok in [
+            "/api/tasks",
+            "/api/tasks/12/complete",
+            "/api/conversations/3/messages",
+            "/api/a.b~c_d-e",
+        ] {
+            assert!(check_api_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "/api/../ready",
+            "/api/./tasks",
+            "/api/tasks/..",
+            "/api/%2e%2e/ready",
+            "/api/.%2E/ready",
+            "/api/tasks%2F..%2F..%2Fready",
+            "/api/tasks/..%5c..%5cready",
+            "/api/tasks\\..\\..\\ready",
+            "/api//auth/login",
+            "/api/tasks/",
+            "/api/",
+            "/ready",
+            "/api/auth/log%69n",
+            "/api/tasks;x=1",
+        ] {
+            assert!(
+                matches!(check_api_path(bad), Err(ApiError::BadRequest(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

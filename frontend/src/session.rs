@@ -2,8 +2,11 @@
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
-/// Name of the session cookie.
+/// Name of the session cookie over plain http.
 pub const COOKIE_NAME: &str = "todo_session";
+/// Name of the session cookie when it is `Secure`: browsers accept a `__Host-` cookie only with
+/// `Secure`, `Path=/` and no `Domain`, so no subdomain or plain-http page can plant or shadow it.
+pub const SECURE_COOKIE_NAME: &str = "__Host-todo_session";
 
 /// A bearer token that is safe to put in a cookie and an `Authorization` header.
 #[derive(Clone, PartialEq, Eq)]
@@ -34,23 +37,34 @@ impl SessionToken {
             .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
-    /// The `Set-Cookie` value that stores this token in the browser; `secure` adds `Secure`
-    /// (when a TLS-terminating proxy in front says the page was loaded over https).
+    /// The `Set-Cookie` value that stores this token in the browser; `secure` (a TLS-terminating
+    /// proxy in front says the page was loaded over https) makes it `__Host-todo_session` with `Secure`.
     pub fn set_cookie(&self, secure: bool) -> HeaderValue {
-        let secure = if secure { "; Secure" } else { "" };
-        HeaderValue::from_str(&format!(
-            "{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/{secure}",
-            self.0
-        ))
-        .unwrap_or_else(|_| clear_cookie())
+        let cookie = if secure {
+            format!(
+                "{SECURE_COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/; Secure",
+                self.0
+            )
+        } else {
+            format!(
+                "{COOKIE_NAME}={}; HttpOnly; SameSite=Strict; Path=/",
+                self.0
+            )
+        };
+        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(CLEAR_PLAIN))
     }
 }
 
-/// The `Set-Cookie` value that removes the session cookie.
-pub fn clear_cookie() -> HeaderValue {
-    HeaderValue::from_static(
-        "todo_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
-    )
+const CLEAR_PLAIN: &str =
+    "todo_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
+const CLEAR_SECURE: &str = "__Host-todo_session=; HttpOnly; SameSite=Strict; Path=/; Secure; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
+
+/// The `Set-Cookie` values that remove the session cookie, under either name.
+pub fn clear_cookies() -> [HeaderValue; 2] {
+    [
+        HeaderValue::from_static(CLEAR_PLAIN),
+        HeaderValue::from_static(CLEAR_SECURE),
+    ]
 }
 
 /// True when a proxy in front terminated TLS (`X-Forwarded-Proto: https`): the cookie may then be `Secure`.
@@ -63,16 +77,19 @@ pub fn behind_https(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
-/// Finds the session token in the request's `Cookie` headers, if any.
+/// Finds the session token in the request's `Cookie` headers, if any (the `__Host-` one first).
 pub fn from_headers(headers: &HeaderMap) -> Option<SessionToken> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .and_then(|(_, value)| SessionToken::parse(value.trim_matches('"')))
+    let named = |wanted: &str| {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == wanted)
+            .and_then(|(_, value)| SessionToken::parse(value.trim_matches('"')))
+    };
+    named(SECURE_COOKIE_NAME).or_else(|| named(COOKIE_NAME))
 }
 
 #[cfg(test)]
@@ -93,6 +110,14 @@ mod tests {
         assert_eq!(from_headers(&h), Some(SessionToken("abc.DEF-123_x".into())));
         let h = headers(&["a=1", "todo_session=tok"]);
         assert_eq!(from_headers(&h), Some(SessionToken("tok".into())));
+    }
+
+    #[test]
+    fn the_host_prefixed_cookie_is_read_and_wins() {
+        let h = headers(&["__Host-todo_session=secure; todo_session=plain"]);
+        assert_eq!(from_headers(&h), Some(SessionToken("secure".into())));
+        let h = headers(&["__Host-todo_session=only"]);
+        assert_eq!(from_headers(&h), Some(SessionToken("only".into())));
     }
 
     #[test]
@@ -129,13 +154,14 @@ mod tests {
         );
         assert_eq!(
             t.set_cookie(true),
-            "todo_session=tok; HttpOnly; SameSite=Strict; Path=/; Secure"
+            "__Host-todo_session=tok; HttpOnly; SameSite=Strict; Path=/; Secure"
         );
         assert_eq!(t.bearer(), "Bearer tok");
-        let clear = clear_cookie();
-        let clear = clear.to_str().unwrap();
-        assert!(clear.starts_with("todo_session=;"));
-        assert!(clear.contains("Max-Age=0"));
+        let [plain, secure] = clear_cookies();
+        let (plain, secure) = (plain.to_str().unwrap(), secure.to_str().unwrap());
+        assert!(plain.starts_with("todo_session=;") && plain.contains("Max-Age=0"));
+        assert!(secure.starts_with("__Host-todo_session=;") && secure.contains("; Secure"));
+        assert!(!secure.contains("Domain"));
         assert_eq!(format!("{t:?}"), "SessionToken(..)");
     }
 }

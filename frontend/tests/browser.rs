@@ -402,3 +402,135 @@ async fn backend_outage_shows_errors_with_retry_that_recover() {
     })
     .await;
 }
+
+/// Polls WebDriver (not page script, which is off) until the page's address satisfies `ok`.
+async fn wait_url(b: &Browser, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let url = b.current_url().await;
+        if ok(&url) {
+            return url;
+        }
+        assert!(start.elapsed() < WAIT, "{what}: still at {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_form_works_without_javascript_and_never_puts_the_password_in_a_url() {
+    let Some((chromium, driver)) = binaries() else {
+        testkit::ci::missing_prerequisite(
+            "chromium and chromedriver (Debian packages chromium, chromium-driver)",
+        );
+        return;
+    };
+    let Some(stack) = start_stack().await else {
+        return;
+    };
+    let url = stack.frontend.url.clone();
+    let email = unique_email("nojs");
+    support::sign_up(&url, &email).await;
+    let b = Browser::start_with(&chromium, &driver, 1024, 768, false).await;
+    let outcome = AssertUnwindSafe(async {
+        // A wrong password first: back on the page, the reason in the fragment, no secret anywhere.
+        b.goto(&url).await;
+        assert!(
+            b.displayed("#auth-form").await,
+            "the form shows without script"
+        );
+        b.type_into("#auth-email", &email).await;
+        b.type_into("#auth-password", "not the password").await;
+        b.click("[data-testid=auth-submit]").await;
+        let refused = wait_url(&b, "the refused sign-in", |u| u.contains("#auth-error=")).await;
+        assert!(refused.ends_with("/#auth-error=unauthorized"), "{refused}");
+        assert!(!refused.contains("password"), "{refused}");
+        assert!(!b
+            .cookie_names()
+            .await
+            .iter()
+            .any(|c| c.contains("todo_session")));
+
+        b.goto(&url).await;
+        b.type_into("#auth-email", &email).await;
+        b.type_into("#auth-password", "correct horse battery").await;
+        b.click("[data-testid=auth-submit]").await;
+        // The page was at / already: the session cookie, not the address, says the post went through.
+        let start = std::time::Instant::now();
+        while !b.cookie_names().await.iter().any(|c| c == "todo_session") {
+            assert!(
+                start.elapsed() < WAIT,
+                "no session cookie after the form post"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let signed_in = wait_url(&b, "the page again", |u| u.trim_end_matches('/') == url).await;
+        assert!(
+            !signed_in.contains("correct") && !signed_in.contains('?'),
+            "{signed_in}"
+        );
+    })
+    .catch_unwind()
+    .await;
+    b.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_task_list_loads_page_by_page() {
+    with_browser(1280, 860, |b, stack| async move {
+        let url = stack.frontend.url.clone();
+        let stack = stack;
+        let email = unique_email("pages");
+        let cookie = support::sign_up(&url, &email).await;
+        let c = client();
+        for i in 0..60 {
+            let resp = c
+                .post(format!("{url}/api/tasks"))
+                .header(reqwest::header::COOKIE, &cookie)
+                .json(&serde_json::json!({"title": format!("errand {i:02}")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 201);
+        }
+        b.goto(&url).await;
+        b.wait_js(
+            "the sign-in form",
+            WAIT,
+            "return !document.getElementById('auth-view').hidden",
+        )
+        .await;
+        b.type_into("#auth-email", &email).await;
+        b.type_into("#auth-password", "correct horse battery").await;
+        b.click("[data-testid=auth-submit]").await;
+        b.wait_js(
+            "the signed-in view",
+            WAIT,
+            "return !document.getElementById('app-view').hidden",
+        )
+        .await;
+        b.click("[data-testid=filter-all]").await;
+        let count = "return document.querySelectorAll('[data-testid=task-item]').length";
+        b.wait_js("the first page of tasks", WAIT, &format!("{count} === 50"))
+            .await;
+        let first = b.js(TASKS_JS).await;
+        assert_eq!(first[0]["title"], "errand 59", "newest first: {first}");
+        assert!(b.displayed("[data-testid=tasks-more]").await);
+        b.click("[data-testid=tasks-more]").await;
+        b.wait_js("all 60 tasks", WAIT, &format!("{count} === 60"))
+            .await;
+        b.wait_js(
+            "no more to load",
+            WAIT,
+            "return document.getElementById('tasks-more').hidden",
+        )
+        .await;
+        let all = b.js(TASKS_JS).await;
+        assert_eq!(all[59]["title"], "errand 00", "{all}");
+        drop(stack);
+        b
+    })
+    .await;
+}

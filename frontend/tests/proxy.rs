@@ -166,7 +166,8 @@ async fn cookie_flow_register_me_logout_login() {
         .unwrap();
     assert_eq!(me.status(), 200);
 
-    // Behind a TLS-terminating proxy the cookie is Secure.
+    // Behind a TLS-terminating proxy the cookie is Secure, and then `__Host-` prefixed: no
+    // subdomain and no plain-http page can set or shadow it.
     let tls = c
         .post(format!("{fe}/api/auth/login"))
         .header("x-forwarded-proto", "https")
@@ -175,8 +176,38 @@ async fn cookie_flow_register_me_logout_login() {
         .await
         .unwrap();
     assert_eq!(tls.status(), 200);
-    let (_, line) = session_cookie(&tls).expect("login sets the cookie");
-    assert!(line.ends_with("; Secure"), "{line}");
+    let (pair, line) = session_cookie(&tls).expect("login sets the cookie");
+    assert!(pair.starts_with("__Host-todo_session="), "{line}");
+    assert!(
+        line.ends_with("; Secure") && line.contains("Path=/"),
+        "{line}"
+    );
+    assert!(!line.contains("Domain"), "{line}");
+    let me = c
+        .get(format!("{fe}/api/auth/me"))
+        .header(header::COOKIE, &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "the __Host- cookie is a session");
+    let out = c
+        .post(format!("{fe}/api/auth/logout"))
+        .header(header::COOKIE, &pair)
+        .send()
+        .await
+        .unwrap();
+    let cleared: Vec<&str> = out
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with("__Host-todo_session=;") && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
 
     // Validation errors of the backend (bad JSON) come back as its own JSON, not swallowed.
     let invalid = c

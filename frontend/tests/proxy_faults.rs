@@ -108,6 +108,8 @@ async fn forwards_token_not_cookie_and_strips_hop_by_hop_headers() {
         .header("x-client-hop", "drop me")
         .header("keep-alive", "timeout=9")
         .header("x-request-id", "req-42")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("forwarded", "for=6.6.6.6")
         .header(header::CONTENT_TYPE, "application/json")
         .body(r#"{"title":"t"}"#)
         .send()
@@ -147,6 +149,11 @@ async fn forwards_token_not_cookie_and_strips_hop_by_hop_headers() {
     assert!(headers.get("x-client-hop").is_none(), "{headers}");
     assert!(headers.get("keep-alive").is_none(), "{headers}");
     assert_eq!(headers["x-request-id"], "req-42");
+    assert_eq!(
+        headers["x-forwarded-for"], "127.0.0.1",
+        "the client address, never what the client claims: {headers}"
+    );
+    assert!(headers.get("forwarded").is_none(), "{headers}");
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(seen["body_len"], 13);
     assert!(!headers["host"]
@@ -510,4 +517,50 @@ async fn shutdown_stops_waiting_for_a_stuck_request_after_the_drain_timeout() {
         "the stuck request got its drain time: {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_bodies_over_the_backends_limit_never_leave_the_frontend() {
+    assert_eq!(
+        frontend::config::SIGN_IN_MAX_BODY_BYTES,
+        backend::extract::BODY_LIMIT
+    );
+    let (backend, _echo, _task) = start_echo().await;
+    let fe = start_frontend(&backend, &[]).await;
+    let limit = backend::extract::BODY_LIMIT;
+    for path in ["/api/auth/login", "/api/auth/register"] {
+        // Over the backend's limit: refused here, declared or streamed.
+        let over = vec![b' '; limit + 1];
+        let declared = client()
+            .post(format!("{}{path}", fe.url))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(over.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(declared.status(), 413, "{path}");
+        let chunks = over
+            .chunks(8192)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>();
+        let streamed = client()
+            .post(format!("{}{path}", fe.url))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(streamed.status(), 413, "{path} streamed");
+        // At the limit it is forwarded (the echo's answer has no token: 502 from the frontend).
+        let at = client()
+            .post(format!("{}{path}", fe.url))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(vec![b' '; limit])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(at.status(), 502, "{path}: forwarded");
+    }
 }

@@ -13,8 +13,14 @@
     filter: 'pending',
     conversationId: null,
     tasksRequest: 0,        // ignores answers to outdated task-list requests
+    tasksNext: null,        // cursor of the next task page (X-Next-Cursor), null at the end
+    messages: [],           // the loaded part of the conversation, oldest first
+    messagesNext: null,     // cursor of earlier messages
     chatBusy: false,
   };
+  const TASK_PAGE = 50;
+  const MAX_PAGE = 200;     // the API's largest page
+  const MESSAGE_PAGE = 100;
 
   // ---------- HTTP ----------
 
@@ -26,7 +32,24 @@
     }
   }
 
-  async function api(method, path, body) {
+  // Lists come in pages: the body is the array, the next page's cursor is in X-Next-Cursor.
+  async function apiPage(path) {
+    const sep = path.includes('?') ? '&' : '?';
+    let next = null;
+    const items = await api('GET', path, undefined, (resp) => { next = resp.headers.get('X-Next-Cursor'); });
+    return { items: items || [], next, more: (cursor) => path + sep + 'cursor=' + encodeURIComponent(cursor) };
+  }
+
+  async function authedPage(path) {
+    try {
+      return await apiPage(path);
+    } catch (e) {
+      if (e.status === 401) sessionExpired();
+      throw e;
+    }
+  }
+
+  async function api(method, path, body, onResponse) {
     const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
@@ -38,6 +61,7 @@
     } catch (e) {
       throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection.');
     }
+    if (onResponse) onResponse(resp);
     if (resp.status === 204) return null;
     let data = null;
     const text = await resp.text();
@@ -105,6 +129,8 @@
     hideBanner();
     const stored = localStorage.getItem(conversationKey(user));
     state.conversationId = stored ? Number(stored) : null;
+    state.messages = [];
+    state.messagesNext = null;
     clearChat();
     loadConversation();
     loadTasks();
@@ -126,11 +152,33 @@
     $('auth-switch-text').textContent = register ? 'Already have an account?' : 'No account yet?';
     $('auth-switch').textContent = register ? 'Sign in instead' : 'Create an account';
     $('auth-password').setAttribute('autocomplete', register ? 'new-password' : 'current-password');
+    // The form also works without this script (a plain POST answered by a redirect).
+    $('auth-form').action = register ? '/api/auth/register' : '/api/auth/login';
+  }
+
+  // A sign-in posted as a plain form (before this script ran) comes back as /#auth-error=<code>.
+  const FORM_ERRORS = {
+    unauthorized: 'Wrong email or password.',
+    conflict: 'An account with this email already exists.',
+    validation_failed: 'Check your email and password (at least 8 characters).',
+    rate_limited: 'Too many attempts. Wait a minute and try again.',
+    payload_too_large: 'That was too long.',
+  };
+  function takeFormError() {
+    const m = /^#auth-error=([a-z_]+)$/.exec(location.hash);
+    if (!m) return '';
+    history.replaceState(null, '', location.pathname);
+    return FORM_ERRORS[m[1]] || 'Signing in failed. Try again.';
   }
 
   // ---------- session ----------
 
   async function boot() {
+    const formError = takeFormError();
+    if (formError) {
+      showAuth(formError);
+      return;
+    }
     try {
       const me = await api('GET', '/api/auth/me');
       showApp(me);
@@ -165,7 +213,8 @@
       $('auth-password').value = '';
       showApp(data.user);
     } catch (e) {
-      errorBox.textContent = e.status === 401 ? 'Wrong email or password.' : e.message;
+      errorBox.textContent = e.status === 401 ? 'Wrong email or password.'
+        : e.status === 429 ? FORM_ERRORS.rate_limited : e.message;
       errorBox.hidden = false;
     } finally {
       button.disabled = false;
@@ -177,7 +226,11 @@
     localStorage.removeItem(SIGNED_IN_KEY);
     state.mode = 'login';
     clearChat();
+    state.messages = [];
+    state.messagesNext = null;
     $('task-list').replaceChildren();
+    state.tasksNext = null;
+    $('tasks-more').hidden = true;
     showAuth('');
   }
 
@@ -186,6 +239,7 @@
   function clearChat() {
     $('chat-log').replaceChildren();
     $('chat-empty').hidden = false;
+    $('chat-earlier').hidden = true;
   }
 
   function appendMessage(role, text, actions) {
@@ -233,32 +287,11 @@
     const id = state.conversationId;
     if (!id) return;
     try {
-      const messages = await authed('GET', '/api/conversations/' + id + '/messages');
+      const page = await authedPage('/api/conversations/' + id + '/messages?limit=' + MESSAGE_PAGE);
       if (state.conversationId !== id) return;
-      clearChat();
-      let lastAssistant = null;
-      let pendingTools = [];
-      for (const m of messages) {
-        if (m.role === 'tool') {
-          // Stored tool messages hold {"arguments", "result"} as JSON text.
-          const stored = parseMaybe(m.content);
-          const isRecord = stored && typeof stored === 'object' && 'result' in stored;
-          pendingTools.push({
-            tool: m.tool_name,
-            arguments: isRecord ? stored.arguments || {} : {},
-            result: isRecord ? stored.result : stored,
-          });
-          continue;
-        }
-        if (m.role === 'assistant') {
-          lastAssistant = appendMessage('assistant', m.content, pendingTools);
-          pendingTools = [];
-        } else {
-          appendMessage('user', m.content);
-          pendingTools = [];
-        }
-      }
-      if (pendingTools.length && lastAssistant) lastAssistant.append(renderActions(pendingTools));
+      state.messages = page.items;
+      state.messagesNext = page.next ? page.more(page.next) : null;
+      renderConversation();
     } catch (e) {
       if (e.status === 404) {
         forgetConversation();
@@ -269,12 +302,64 @@
     }
   }
 
+  async function loadEarlierMessages() {
+    const id = state.conversationId;
+    const path = state.messagesNext;
+    if (!id || !path) return;
+    const button = $('chat-earlier');
+    button.disabled = true;
+    try {
+      const page = await authedPage(path);
+      if (state.conversationId !== id) return;
+      state.messages = page.items.concat(state.messages);
+      state.messagesNext = page.next ? page.more(page.next) : null;
+      const log = $('chat-log');
+      const fromBottom = log.scrollHeight - log.scrollTop;
+      renderConversation();
+      log.scrollTop = log.scrollHeight - fromBottom;
+    } catch (e) {
+      if (e.status !== 401) showBanner('Could not load earlier messages: ' + e.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function renderConversation() {
+    clearChat();
+    let lastAssistant = null;
+    let pendingTools = [];
+    for (const m of state.messages) {
+      if (m.role === 'tool') {
+        // Stored tool messages hold {"arguments", "result"} as JSON text.
+        const stored = parseMaybe(m.content);
+        const isRecord = stored && typeof stored === 'object' && 'result' in stored;
+        pendingTools.push({
+          tool: m.tool_name,
+          arguments: isRecord ? stored.arguments || {} : {},
+          result: isRecord ? stored.result : stored,
+        });
+        continue;
+      }
+      if (m.role === 'assistant') {
+        lastAssistant = appendMessage('assistant', m.content, pendingTools);
+        pendingTools = [];
+      } else {
+        appendMessage('user', m.content);
+        pendingTools = [];
+      }
+    }
+    if (pendingTools.length && lastAssistant) lastAssistant.append(renderActions(pendingTools));
+    $('chat-earlier').hidden = !state.messagesNext;
+  }
+
   function parseMaybe(text) {
     try { return JSON.parse(text); } catch (e) { return text; }
   }
 
   function forgetConversation() {
     state.conversationId = null;
+    state.messages = [];
+    state.messagesNext = null;
     if (state.user) localStorage.removeItem(conversationKey(state.user));
     clearChat();
   }
@@ -311,8 +396,18 @@
         data = await authed('POST', '/api/chat', body);
       }
       pending.remove();
+      if (state.conversationId !== data.conversation_id) {
+        state.messages = [];
+        state.messagesNext = null;
+      }
       state.conversationId = data.conversation_id;
       localStorage.setItem(conversationKey(state.user), String(data.conversation_id));
+      // Kept like the stored messages, so loading earlier ones re-renders this turn too.
+      state.messages.push({ role: 'user', content: text });
+      for (const a of data.actions || []) {
+        state.messages.push({ role: 'tool', tool_name: a.tool, content: JSON.stringify({ arguments: a.arguments, result: a.result }) });
+      }
+      state.messages.push({ role: 'assistant', content: data.reply });
       appendMessage('assistant', data.reply, data.actions || []);
       loadTasks();
     } catch (e) {
@@ -346,20 +441,48 @@
     if (which === 'error') $('tasks-error-text').textContent = message;
   }
 
+  // Reloads the list from the top, as many tasks as are shown now (at least one page).
   async function loadTasks() {
     const ticket = ++state.tasksRequest;
-    if (!$('task-list').children.length) setTaskState('loading');
+    const shown = $('task-list').children.length;
+    if (!shown) setTaskState('loading');
+    const limit = Math.min(MAX_PAGE, Math.max(TASK_PAGE, shown));
     try {
-      const tasks = await authed('GET', '/api/tasks?status=' + encodeURIComponent(state.filter));
+      const page = await authedPage('/api/tasks?status=' + encodeURIComponent(state.filter) + '&limit=' + limit);
       if (ticket !== state.tasksRequest) return;
-      renderTasks(tasks);
+      renderTasks(page.items, false);
+      setMoreTasks(page);
     } catch (e) {
       if (ticket !== state.tasksRequest || e.status === 401) return;
       setTaskState('error', 'Could not load tasks: ' + e.message);
     }
   }
 
-  function renderTasks(tasks) {
+  async function loadMoreTasks() {
+    const path = state.tasksNext;
+    if (!path) return;
+    const ticket = ++state.tasksRequest;
+    const button = $('tasks-more');
+    button.disabled = true;
+    try {
+      const page = await authedPage(path);
+      if (ticket !== state.tasksRequest) return;
+      renderTasks(page.items, true);
+      setMoreTasks(page);
+    } catch (e) {
+      if (ticket !== state.tasksRequest || e.status === 401) return;
+      setTaskState('error', 'Could not load more tasks: ' + e.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function setMoreTasks(page) {
+    state.tasksNext = page.next ? page.more(page.next).replace(/([?&])limit=\d+/, '$1limit=' + TASK_PAGE) : null;
+    $('tasks-more').hidden = !state.tasksNext;
+  }
+
+  function renderTasks(tasks, append) {
     const list = $('task-list');
     const tpl = $('task-template');
     const items = tasks.map((task) => {
@@ -383,8 +506,9 @@
       del.addEventListener('click', () => deleteTask(task, del));
       return li;
     });
-    list.replaceChildren(...items);
-    setTaskState(items.length ? 'none' : 'empty');
+    if (append) list.append(...items);
+    else list.replaceChildren(...items);
+    setTaskState(list.children.length ? 'none' : 'empty');
   }
 
   async function taskAction(run) {
@@ -460,12 +584,15 @@
       b.setAttribute('aria-pressed', String(b.dataset.filter === filter));
     }
     $('task-list').replaceChildren();
+    state.tasksNext = null;
+    $('tasks-more').hidden = true;
     loadTasks();
   }
 
   // ---------- wiring ----------
 
   function init() {
+    document.documentElement.classList.remove('no-js');
     $('auth-form').addEventListener('submit', submitAuth);
     $('auth-switch').addEventListener('click', () => {
       setAuthMode(state.mode === 'login' ? 'register' : 'login');
@@ -484,6 +611,8 @@
     $('chat-new').addEventListener('click', () => { forgetConversation(); $('chat-input').focus(); });
     $('task-form').addEventListener('submit', submitTask);
     $('tasks-retry').addEventListener('click', loadTasks);
+    $('tasks-more').addEventListener('click', loadMoreTasks);
+    $('chat-earlier').addEventListener('click', loadEarlierMessages);
     for (const b of document.querySelectorAll('.filter-btn')) {
       b.addEventListener('click', () => setFilter(b.dataset.filter));
     }

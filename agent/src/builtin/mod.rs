@@ -91,7 +91,7 @@ impl<E: ToolExecutor> Turn<'_, E> {
                 }
             }
             Intent::List { status } => match self.run(Tool::ListTasks { status }).await? {
-                Ok(Out::Tasks(ts)) => render::listing(&ts, status),
+                Ok(Out::Tasks { tasks, total }) => render::listing(&tasks, total, status),
                 Ok(_) => "Here are your tasks.".to_owned(),
                 Err(e) => format!("I couldn't list your tasks: {e}."),
             },
@@ -122,7 +122,14 @@ impl<E: ToolExecutor> Turn<'_, E> {
             ToolError::Unavailable(_) => Err(e),
             _ => Ok(Vec::new()),
         })?;
-        let task = match resolve(&target, &tasks, matches!(op, Op::Complete)) {
+        // Scoring every title is CPU work that grows with the list: keep it off the async threads.
+        let prefer_pending = matches!(op, Op::Complete);
+        let wanted = target.clone();
+        let resolution =
+            tokio::task::spawn_blocking(move || resolve(&wanted, &tasks, prefer_pending))
+                .await
+                .map_err(|e| ToolError::Unavailable(format!("matching tasks failed: {e}")))?;
+        let task = match resolution {
             Resolution::Found(t) => t,
             Resolution::Ambiguous(candidates) => return Ok(render::which_one(verb, &candidates)),
             Resolution::NotFound => {
@@ -169,7 +176,7 @@ impl<E: ToolExecutor> Turn<'_, E> {
             Err(e) => format!("I couldn't {verb} task #{id}: {e}."),
             Ok(Out::Deleted { .. }) => format!("Deleted task #{id} \"{old_title}\"."),
             Ok(Out::Task(t)) => done_text(&t),
-            Ok(Out::Tasks(_)) => "Done.".to_owned(),
+            Ok(Out::Tasks { .. }) => "Done.".to_owned(),
         })
     }
 }

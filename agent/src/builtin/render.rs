@@ -1,6 +1,6 @@
 //! Reply texts of the built-in engine.
 
-use crate::executor::TaskView;
+use crate::executor::{clip, TaskView, LIST_DESCRIPTION_CHARS, LIST_PAGE};
 use crate::reply::Action;
 use crate::tools::{StatusFilter, ToolName};
 
@@ -28,13 +28,18 @@ pub(crate) fn unknown(message: &str) -> String {
 pub(crate) fn task_line(t: &TaskView) -> String {
     let mark = if t.completed { "[x]" } else { "[ ]" };
     match &t.description {
-        Some(d) if !d.is_empty() => format!("{mark} #{} {} - {}", t.id, t.title, d),
+        Some(d) if !d.is_empty() => format!(
+            "{mark} #{} {} - {}",
+            t.id,
+            t.title,
+            clip(d, LIST_DESCRIPTION_CHARS)
+        ),
         _ => format!("{mark} #{} {}", t.id, t.title),
     }
 }
 
-/// A listing reply.
-pub(crate) fn listing(tasks: &[TaskView], status: Option<StatusFilter>) -> String {
+/// A listing reply: the first [`LIST_PAGE`] of `total` tasks and "and N more".
+pub(crate) fn listing(tasks: &[TaskView], total: usize, status: Option<StatusFilter>) -> String {
     let what = match status {
         Some(StatusFilter::Pending) => "pending tasks",
         Some(StatusFilter::Completed) => "completed tasks",
@@ -47,14 +52,21 @@ pub(crate) fn listing(tasks: &[TaskView], status: Option<StatusFilter>) -> Strin
             _ => "Your list is empty. Add one with \"add buy milk\".".to_owned(),
         };
     }
-    let n = tasks.len();
+    let n = total.max(tasks.len());
     let noun = if n == 1 {
         &what[..what.len() - 1]
     } else {
         what
     };
-    let lines: Vec<String> = tasks.iter().map(task_line).collect();
-    format!("You have {n} {noun}:\n{}", lines.join("\n"))
+    let shown: Vec<String> = tasks.iter().take(LIST_PAGE).map(task_line).collect();
+    let more = n - shown.len();
+    let mut text = format!("You have {n} {noun}:\n{}", shown.join("\n"));
+    if more > 0 {
+        text.push_str(&format!(
+            "\n…and {more} more. The task list shows them all, page by page."
+        ));
+    }
+    text
 }
 
 /// The clarifying question for an ambiguous reference.

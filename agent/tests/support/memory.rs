@@ -109,7 +109,8 @@ impl MemoryExecutor {
                     .map(|r| r.task.clone())
                     .collect();
                 v.reverse();
-                Ok(ToolOutput::Tasks(v))
+                let total = v.len();
+                Ok(ToolOutput::listing(v, total))
             }
             Tool::CompleteTask { task_id } => {
                 let i = find(&mut rows, *task_id)?;

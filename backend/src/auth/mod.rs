@@ -1,7 +1,9 @@
-//! Accounts' security: password hashing, bearer tokens and the extractor that authenticates a request.
+//! Accounts' security: password hashing, bearer tokens, sign-in throttling and the extractor that
+//! authenticates a request.
 
 pub mod extractor;
 pub mod password;
+pub mod throttle;
 pub mod token;
 
 pub use extractor::AuthUser;

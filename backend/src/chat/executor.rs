@@ -4,18 +4,23 @@ use agent::{TaskView, Tool, ToolError, ToolExecutor, ToolOutput};
 use sqlx::PgPool;
 
 use crate::domain::task::{Description, NewTask, StatusFilter, TaskPatch, Title};
-use crate::storage::tasks::{self, Task};
+use crate::storage::tasks::{self, PageRequest, Task};
 
 /// Runs tools for `user_id` only; built per request from the token's user.
 pub struct DbExecutor<'a> {
     pool: &'a PgPool,
     user_id: i64,
+    task_cap: i64,
 }
 
 impl<'a> DbExecutor<'a> {
-    /// An executor acting for `user_id`.
-    pub fn new(pool: &'a PgPool, user_id: i64) -> Self {
-        Self { pool, user_id }
+    /// An executor acting for `user_id`, who may hold at most `task_cap` tasks.
+    pub fn new(pool: &'a PgPool, user_id: i64, task_cap: i64) -> Self {
+        Self {
+            pool,
+            user_id,
+            task_cap,
+        }
     }
 
     async fn run(&self, tool: &Tool) -> Result<ToolOutput, ToolError> {
@@ -23,7 +28,10 @@ impl<'a> DbExecutor<'a> {
         match tool {
             Tool::AddTask { title, description } => {
                 let new = NewTask::parse(title, description.as_deref()).map_err(invalid)?;
-                let task = tasks::create(pool, user, &new).await.map_err(db)?;
+                let task = tasks::create(pool, user, &new, self.task_cap)
+                    .await
+                    .map_err(db)?
+                    .map_err(|e| ToolError::LimitReached(e.to_string()))?;
                 Ok(ToolOutput::Task(view(task)))
             }
             Tool::ListTasks { status } => {
@@ -32,8 +40,16 @@ impl<'a> DbExecutor<'a> {
                     Some(agent::StatusFilter::Pending) => StatusFilter::Pending,
                     Some(agent::StatusFilter::Completed) => StatusFilter::Completed,
                 };
-                let list = tasks::list(pool, user, filter).await.map_err(db)?;
-                Ok(ToolOutput::Tasks(list.into_iter().map(view).collect()))
+                let first = PageRequest {
+                    limit: agent::LIST_PAGE as i64,
+                    after: None,
+                };
+                let page = tasks::page(pool, user, filter, &first).await.map_err(db)?;
+                let total = tasks::count(pool, user, filter).await.map_err(db)?;
+                Ok(ToolOutput::listing(
+                    page.items.into_iter().map(view).collect(),
+                    usize::try_from(total).unwrap_or(usize::MAX),
+                ))
             }
             Tool::CompleteTask { task_id } => tasks::complete(pool, user, *task_id)
                 .await
@@ -99,9 +115,7 @@ impl ToolExecutor for DbExecutor<'_> {
     }
 
     async fn list(&self) -> Result<Vec<TaskView>, ToolError> {
-        let list = tasks::list(self.pool, self.user_id, StatusFilter::All)
-            .await
-            .map_err(db)?;
+        let list = tasks::all(self.pool, self.user_id).await.map_err(db)?;
         Ok(list.into_iter().map(view).collect())
     }
 }

@@ -2,14 +2,17 @@
 
 use agent::{Action, AgentError, EngineKind, MAX_MESSAGE_CHARS};
 use axum::extract::State;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::executor::DbExecutor;
-use super::store::{self, Conversation, StoredMessage};
+use super::store;
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::domain::page::{id_cursor, PageQuery};
 use crate::error::ApiError;
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, Query};
+use crate::routes::tasks::page_response;
 
 /// Body of `POST /api/chat`.
 #[derive(Debug, Deserialize)]
@@ -55,16 +58,33 @@ pub async fn chat(
             "message must not contain NUL characters".into(),
         ));
     }
+    // Caps are checked before the agent runs, so a refused message changes nothing at all.
+    let caps = state.config.caps;
     let history = match body.conversation_id {
         Some(id) => {
             if !store::owns(&state.pool, user.user_id, id).await? {
                 return Err(conversation_not_found());
             }
+            let held = store::count_messages(&state.pool, user.user_id, id).await?;
+            if held + 2 > caps.messages_per_conversation {
+                return Err(ApiError::LimitReached(format!(
+                    "this conversation holds {held} messages, the most allowed is {}; start a new conversation",
+                    caps.messages_per_conversation
+                )));
+            }
             store::history(&state.pool, user.user_id, id).await?
         }
-        None => Vec::new(),
+        None => {
+            let held = store::count_conversations(&state.pool, user.user_id).await?;
+            if held >= caps.conversations_per_user {
+                return Err(ApiError::LimitReached(format!(
+                    "you have {held} conversations, the most allowed; continue one of them"
+                )));
+            }
+            Vec::new()
+        }
     };
-    let executor = DbExecutor::new(&state.pool, user.user_id);
+    let executor = DbExecutor::new(&state.pool, user.user_id, caps.tasks_per_user);
     let reply = state
         .agent
         .respond(&history, &body.message, &executor)
@@ -101,22 +121,34 @@ pub async fn chat(
     }))
 }
 
-/// `GET /api/conversations`: the user's conversations, most recent first.
+/// `GET /api/conversations?limit=&cursor=`: one page of the user's conversations, most recently
+/// active first.
 pub async fn conversations(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Vec<Conversation>>, ApiError> {
-    Ok(Json(store::conversations(&state.pool, user.user_id).await?))
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let page = q
+        .parse(store::parse_conversation_cursor)
+        .map_err(|e| ApiError::BadRequest(e.0))?;
+    Ok(page_response(
+        store::conversations(&state.pool, user.user_id, &page).await?,
+    ))
 }
 
-/// `GET /api/conversations/{id}/messages`: the messages of one of the user's conversations.
+/// `GET /api/conversations/{id}/messages?limit=&cursor=`: the latest messages of one of the
+/// user's conversations (oldest first within the page); the cursor leads to earlier ones.
 pub async fn messages(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<i64>,
-) -> Result<Json<Vec<StoredMessage>>, ApiError> {
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let page = q.parse(id_cursor).map_err(|e| ApiError::BadRequest(e.0))?;
     if !store::owns(&state.pool, user.user_id, id).await? {
         return Err(conversation_not_found());
     }
-    Ok(Json(store::messages(&state.pool, user.user_id, id).await?))
+    Ok(page_response(
+        store::messages(&state.pool, user.user_id, id, &page).await?,
+    ))
 }

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::domain::page::{Page, PageRequest};
+
 /// How many stored user/assistant messages are loaded as history (the agent windows them further).
 const HISTORY_ROWS: i64 = 60;
 /// Longest conversation title, in characters (taken from the first message).
@@ -38,14 +40,63 @@ pub struct StoredMessage {
     pub created_at: DateTime<Utc>,
 }
 
-/// The user's conversations, most recently active first.
-pub async fn conversations(pool: &PgPool, user_id: i64) -> Result<Vec<Conversation>, sqlx::Error> {
-    sqlx::query_as::<_, Conversation>(
+/// Where a page of conversations starts: after this (last activity, id).
+pub type ConversationCursor = (DateTime<Utc>, i64);
+
+/// `<microseconds since the epoch>.<id>`: PostgreSQL keeps microseconds, so the position is exact.
+pub fn conversation_cursor(c: &Conversation) -> String {
+    format!("{}.{}", c.updated_at.timestamp_micros(), c.id)
+}
+
+/// Parses [`conversation_cursor`]'s form.
+pub fn parse_conversation_cursor(raw: &str) -> Option<ConversationCursor> {
+    let (micros, id) = raw.split_once('.')?;
+    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    let id: i64 = id.parse().ok().filter(|id| *id > 0)?;
+    Some((at, id))
+}
+
+/// One page of the user's conversations, most recently active first.
+pub async fn conversations(
+    pool: &PgPool,
+    user_id: i64,
+    page: &PageRequest<ConversationCursor>,
+) -> Result<Page<Conversation>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, Conversation>(
         "SELECT id, title, created_at, updated_at FROM conversations
-         WHERE user_id = $1 ORDER BY updated_at DESC, id DESC",
+         WHERE user_id = $1 AND ($2::timestamptz IS NULL OR (updated_at, id) < ($2, $3))
+         ORDER BY updated_at DESC, id DESC LIMIT $4",
     )
     .bind(user_id)
+    .bind(page.after.map(|(at, _)| at))
+    .bind(page.after.map(|(_, id)| id))
+    .bind(page.limit + 1)
     .fetch_all(pool)
+    .await?;
+    Ok(Page::from_rows(rows, page.limit, conversation_cursor))
+}
+
+/// How many conversations the user has.
+pub async fn count_conversations(pool: &PgPool, user_id: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM conversations WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(pool)
+        .await
+}
+
+/// How many user and assistant messages (tool rows aside) one conversation holds.
+pub async fn count_messages(
+    pool: &PgPool,
+    user_id: i64,
+    conversation_id: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM messages
+         WHERE conversation_id = $1 AND user_id = $2 AND role IN ('user', 'assistant')",
+    )
+    .bind(conversation_id)
+    .bind(user_id)
+    .fetch_one(pool)
     .await
 }
 
@@ -60,20 +111,28 @@ pub async fn owns(pool: &PgPool, user_id: i64, conversation_id: i64) -> Result<b
     Ok(row.is_some())
 }
 
-/// All messages of one of the user's conversations, oldest first.
+/// One page of a conversation's messages: the latest `limit` before the cursor, shown oldest
+/// first; the next cursor leads to earlier ones.
 pub async fn messages(
     pool: &PgPool,
     user_id: i64,
     conversation_id: i64,
-) -> Result<Vec<StoredMessage>, sqlx::Error> {
-    sqlx::query_as::<_, StoredMessage>(
+    page: &PageRequest<i64>,
+) -> Result<Page<StoredMessage>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, StoredMessage>(
         "SELECT id, role, content, tool_name, created_at FROM messages
-         WHERE conversation_id = $1 AND user_id = $2 ORDER BY id",
+         WHERE conversation_id = $1 AND user_id = $2 AND ($3::bigint IS NULL OR id < $3)
+         ORDER BY id DESC LIMIT $4",
     )
     .bind(conversation_id)
     .bind(user_id)
+    .bind(page.after)
+    .bind(page.limit + 1)
     .fetch_all(pool)
-    .await
+    .await?;
+    let mut page = Page::from_rows(rows, page.limit, |m| m.id.to_string());
+    page.items.reverse();
+    Ok(page)
 }
 
 /// The latest user and assistant messages of a conversation as agent history, oldest first.

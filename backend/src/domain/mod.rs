@@ -1,6 +1,7 @@
 //! Validated input types: once constructed, a value is known to be acceptable to storage.
 
 pub mod account;
+pub mod page;
 pub mod task;
 
 use crate::error::ApiError;

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::auth::token::{Token, TokenHash};
-use crate::auth::{password, AuthUser};
+use crate::auth::AuthUser;
+use crate::client_addr::ClientAddr;
 use crate::domain::account::{Email, Password};
 use crate::error::ApiError;
 use crate::extract::Json;
@@ -26,14 +27,18 @@ pub struct SessionBody {
     user: User,
 }
 
-/// `POST /api/auth/register` -> 201 with a token; 409 when the e-mail is taken.
+/// `POST /api/auth/register` -> 201 with a token; 409 when the e-mail is taken; 429 when the client
+/// address (or the address with this e-mail) tried too often.
 pub async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<CredentialsBody>,
 ) -> Result<(StatusCode, Json<SessionBody>), ApiError> {
+    state.throttle.check_address(client)?;
     let email = Email::parse(&body.email)?;
+    state.throttle.check_account(client, email.as_str())?;
     let password = Password::parse(&body.password)?;
-    let hash = password::hash(&password).await?;
+    let hash = state.hasher.hash(&password).await?;
     let user = storage::users::create(&state.pool, &email, &hash)
         .await?
         .ok_or_else(|| ApiError::Conflict("an account with this email already exists".into()))?;
@@ -41,25 +46,33 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(SessionBody { token, user })))
 }
 
-/// `POST /api/auth/login` -> 200 with a token; 401 for an unknown e-mail or a wrong password alike.
+/// `POST /api/auth/login` -> 200 with a token; 401 for an unknown e-mail or a wrong password alike;
+/// 429 when the client address (or the address with this e-mail) tried too often.
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<CredentialsBody>,
 ) -> Result<Json<SessionBody>, ApiError> {
+    state.throttle.check_address(client)?;
     let rejected = || ApiError::Unauthorized("wrong email or password".into());
     // Malformed input cannot match an account; answer like a wrong password so nothing is revealed.
     let Ok(email) = Email::parse(&body.email) else {
         return Err(rejected());
     };
+    state.throttle.check_account(client, email.as_str())?;
     if body.password.chars().count() > crate::domain::account::PASSWORD_MAX {
         return Err(rejected());
     }
     let Some(creds) = storage::users::credentials(&state.pool, &email).await? else {
         // Same work as a real check, so timing does not tell which e-mails exist.
-        let _ = password::verify(&body.password, password::dummy_hash().await).await;
+        state.hasher.verify_dummy(&body.password).await?;
         return Err(rejected());
     };
-    if !password::verify(&body.password, &creds.password_hash).await? {
+    if !state
+        .hasher
+        .verify(&body.password, &creds.password_hash)
+        .await?
+    {
         return Err(rejected());
     }
     let token = issue(&state, creds.id).await?;

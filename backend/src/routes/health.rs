@@ -19,6 +19,9 @@ pub async fn health() -> Response {
 
 /// `GET /ready`: 200 once migrations are applied and the database answers, else 503 with a reason.
 pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.readiness.stopping() {
+        return not_ready("shutting down".into());
+    }
     if !state.readiness.migrated() {
         let reason = state
             .readiness

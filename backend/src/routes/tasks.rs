@@ -1,11 +1,13 @@
 //! Tasks REST API; every query is scoped to the authenticated user.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::domain::page::{id_cursor, Page, PageQuery};
 use crate::domain::task::{double_option, Description, NewTask, StatusFilter, TaskPatch, Title};
 use crate::error::ApiError;
 use crate::extract::{Json, Path, Query};
@@ -16,6 +18,25 @@ use crate::storage::tasks::{self, Task};
 pub struct ListQuery {
     #[serde(default)]
     status: StatusFilter,
+    // Not `#[serde(flatten)]`: through a flattened struct, query values reach serde as strings
+    // and numbers no longer parse.
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// Name of the response header that carries the cursor of the next page.
+pub const NEXT_CURSOR: &str = "x-next-cursor";
+
+/// A page as the API answers it: the items as a JSON array (the shape of the unpaged API, so
+/// existing clients keep working) and the next page's cursor in `X-Next-Cursor`.
+pub fn page_response<T: serde::Serialize>(page: Page<T>) -> Response {
+    let mut resp = Json(page.items).into_response();
+    if let Some(next) = page.next.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        resp.headers_mut().insert(NEXT_CURSOR, next);
+    }
+    resp
 }
 
 /// Body of `POST /api/tasks`.
@@ -41,15 +62,20 @@ fn not_found() -> ApiError {
     ApiError::NotFound("task not found".into())
 }
 
-/// `GET /api/tasks?status=all|pending|completed`, newest first.
+/// `GET /api/tasks?status=all|pending|completed&limit=&cursor=`, newest first, one page.
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthUser,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Vec<Task>>, ApiError> {
-    Ok(Json(
-        tasks::list(&state.pool, auth.user_id, q.status).await?,
-    ))
+) -> Result<Response, ApiError> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .parse(id_cursor)
+    .map_err(|e| ApiError::BadRequest(e.0))?;
+    let page = tasks::page(&state.pool, auth.user_id, q.status, &page).await?;
+    Ok(page_response(page))
 }
 
 /// `POST /api/tasks` -> 201.
@@ -59,7 +85,14 @@ pub async fn create(
     Json(body): Json<CreateBody>,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
     let new = NewTask::parse(&body.title, body.description.as_deref())?;
-    let task = tasks::create(&state.pool, auth.user_id, &new).await?;
+    let task = tasks::create(
+        &state.pool,
+        auth.user_id,
+        &new,
+        state.config.caps.tasks_per_user,
+    )
+    .await?
+    .map_err(|e| ApiError::LimitReached(e.to_string()))?;
     Ok((StatusCode::CREATED, Json(task)))
 }
 

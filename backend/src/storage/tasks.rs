@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 
+pub use crate::domain::page::{Page, PageRequest};
 pub use crate::domain::task::{Description, NewTask, StatusFilter, TaskPatch, Title};
 
 /// A task as stored and as the API shows it.
@@ -25,33 +26,83 @@ pub struct Task {
 
 const COLUMNS: &str = "id, title, description, completed, created_at, updated_at";
 
-/// The user's tasks, newest first.
-pub async fn list(
+/// One page of the user's tasks, newest (highest id) first.
+pub async fn page(
     pool: &PgPool,
     user_id: i64,
     filter: StatusFilter,
-) -> Result<Vec<Task>, sqlx::Error> {
-    sqlx::query_as::<_, Task>(
-        "SELECT id, title, description, completed, created_at, updated_at FROM tasks
+    page: &PageRequest<i64>,
+) -> Result<Page<Task>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, Task>(&format!(
+        "SELECT {COLUMNS} FROM tasks
          WHERE user_id = $1 AND ($2::boolean IS NULL OR completed = $2)
-         ORDER BY created_at DESC, id DESC",
-    )
+           AND ($3::bigint IS NULL OR id < $3)
+         ORDER BY id DESC LIMIT $4"
+    ))
     .bind(user_id)
     .bind(filter.completed())
+    .bind(page.after)
+    .bind(page.limit + 1)
+    .fetch_all(pool)
+    .await?;
+    Ok(Page::from_rows(rows, page.limit, |t| t.id.to_string()))
+}
+
+/// Every task of the user, newest first (at most the per-user cap), for resolving references.
+pub async fn all(pool: &PgPool, user_id: i64) -> Result<Vec<Task>, sqlx::Error> {
+    sqlx::query_as::<_, Task>(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE user_id = $1 ORDER BY id DESC"
+    ))
+    .bind(user_id)
     .fetch_all(pool)
     .await
 }
 
-/// Creates a task for the user.
-pub async fn create(pool: &PgPool, user_id: i64, task: &NewTask) -> Result<Task, sqlx::Error> {
-    sqlx::query_as::<_, Task>(&format!(
-        "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+/// How many of the user's tasks match `filter`.
+pub async fn count(pool: &PgPool, user_id: i64, filter: StatusFilter) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM tasks WHERE user_id = $1 AND ($2::boolean IS NULL OR completed = $2)",
+    )
+    .bind(user_id)
+    .bind(filter.completed())
+    .fetch_one(pool)
+    .await
+}
+
+/// The user already holds the most tasks allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("you have {cap} tasks, the most allowed; delete some to add more")]
+pub struct TaskCapReached {
+    /// The cap.
+    pub cap: i64,
+}
+
+/// Creates a task for the user unless they already hold `cap` tasks. One statement: it locks the
+/// user's row (NO KEY UPDATE: concurrent creates of this user queue on it, foreign-key checks do
+/// not), checks `task_count` (kept by a trigger on tasks, migration 0003) and inserts; a create
+/// that waited for the lock re-checks the count it left, so concurrent creates cannot pass the cap.
+pub async fn create(
+    pool: &PgPool,
+    user_id: i64,
+    task: &NewTask,
+    cap: i64,
+) -> Result<Result<Task, TaskCapReached>, sqlx::Error> {
+    let created = sqlx::query_as::<_, Task>(&format!(
+        "WITH owner AS (
+             SELECT id FROM users WHERE id = $1 AND task_count < $4 FOR NO KEY UPDATE
+         )
+         INSERT INTO tasks (user_id, title, description)
+         SELECT id, $2, $3 FROM owner
+         RETURNING {COLUMNS}"
     ))
     .bind(user_id)
     .bind(task.title.as_str())
     .bind(task.description.as_ref().map(Description::as_str))
-    .fetch_one(pool)
-    .await
+    .bind(cap)
+    .fetch_optional(pool)
+    .await?;
+    // No row: the cap (a user deleted meanwhile has no session left to ask again).
+    Ok(created.ok_or(TaskCapReached { cap }))
 }
 
 /// One of the user's tasks.

@@ -28,20 +28,38 @@ pub struct TestApp {
 
 /// Configuration for a test app against `db_url`.
 pub fn config_for(db_url: &str) -> Config {
-    let db_url = db_url.to_string();
-    Config::from_lookup(move |name| match name {
-        "DATABASE_URL" => Some(db_url.clone()),
-        "AUTH_SECRET" => Some(AUTH_SECRET.into()),
-        _ => None,
-    })
-    .expect("test configuration is valid")
+    config_with(db_url, &[])
+}
+
+/// Configuration for a test app against `db_url` with extra variables. Sign-in rate limits are
+/// lifted unless `extra` sets them: tests register many users from one address.
+pub fn config_with(db_url: &str, extra: &[(&str, &str)]) -> Config {
+    let mut vars: std::collections::HashMap<String, String> = [
+        ("DATABASE_URL", db_url),
+        ("AUTH_SECRET", AUTH_SECRET),
+        ("AUTH_RATE_PER_ADDRESS", "1000000"),
+        ("AUTH_RATE_PER_ADDRESS_EMAIL", "1000000"),
+        ("HASH_QUEUE", "10000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Config::from_lookup(move |name| vars.get(name).cloned()).expect("test configuration is valid")
 }
 
 /// A backend on a fresh database of the shared test server; `None` when PostgreSQL is unavailable (skipped).
 pub async fn spawn_app() -> Option<TestApp> {
+    spawn_app_with(&[]).await
+}
+
+/// [`spawn_app`] with extra configuration variables.
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> Option<TestApp> {
     let db = TestDb::shared_or_skip()?;
     let db_url = db.fresh_database().expect("create test database");
-    let app = TestApp::start(&db_url).await;
+    let app = TestApp::start_with(&db_url, extra).await;
     app.wait_ready(Duration::from_secs(30)).await;
     Some(app)
 }
@@ -49,18 +67,29 @@ pub async fn spawn_app() -> Option<TestApp> {
 impl TestApp {
     /// Starts `serve` on a free loopback port; does not wait for readiness.
     pub async fn start(db_url: &str) -> Self {
+        Self::start_with(db_url, &[]).await
+    }
+
+    /// [`TestApp::start`] with extra configuration variables.
+    pub async fn start_with(db_url: &str, extra: &[(&str, &str)]) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().expect("local addr"));
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(backend::serve(config_for(db_url), listener, async move {
-            let _ = rx.await;
-        }));
+        let handle = tokio::spawn(backend::serve(
+            config_with(db_url, extra),
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         Self {
             base,
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
+                // No idle keep-alive connections: tests that count connections see only their own.
+                .pool_max_idle_per_host(0)
                 .build()
                 .expect("http client"),
             db_url: db_url.to_string(),
@@ -209,4 +238,72 @@ pub fn assert_error(
         .as_str()
         .unwrap_or_else(|| panic!("error without message: {body}"))
         .to_string()
+}
+
+/// What a raw connection saw: an HTTP response (status and the whole text) or the server closing it.
+#[derive(Debug)]
+pub enum Seen {
+    /// The server answered.
+    Response(u16, String),
+    /// The server closed the connection (or reset it) without an answer.
+    Closed,
+}
+
+/// Reads from `stream` until the server has sent a complete response head and its body (by
+/// Content-Length) or closed; panics after `deadline`.
+pub async fn read_answer(stream: &mut tokio::net::TcpStream, deadline: Duration) -> Seen {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(seen) = complete_response(&buf) {
+            return seen;
+        }
+        match tokio::time::timeout_at(until, stream.read(&mut chunk)).await {
+            Err(_) => panic!(
+                "no answer and no close within {deadline:?}; got so far: {:?}",
+                String::from_utf8_lossy(&buf)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return complete_response(&buf).unwrap_or(if buf.is_empty() {
+                    Seen::Closed
+                } else {
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    Seen::Response(status_of(&text), text)
+                })
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn status_of(text: &str) -> u16 {
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn complete_response(buf: &[u8]) -> Option<Seen> {
+    let text = String::from_utf8_lossy(buf);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())
+                .flatten()
+        })
+        .unwrap_or(0);
+    (body.len() >= length).then(|| Seen::Response(status_of(head), text.to_string()))
+}
+
+/// A raw TCP connection to the app (for what an HTTP client library would not send).
+pub async fn raw_connection(app: &TestApp) -> tokio::net::TcpStream {
+    let addr = app.base.trim_start_matches("http://");
+    tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the app")
 }

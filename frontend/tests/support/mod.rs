@@ -110,7 +110,16 @@ pub async fn start_backend() -> Option<Running> {
 
 /// Starts the real backend on `addr` (port 0: any free one) over `database_url`; waits for `/ready`.
 pub async fn start_backend_at(addr: SocketAddr, database_url: &str) -> Running {
-    let config = backend::Config::from_lookup(lookup(vec![
+    start_backend_with(addr, database_url, &[]).await
+}
+
+/// [`start_backend_at`] with extra (or overriding) backend environment entries.
+pub async fn start_backend_with(
+    addr: SocketAddr,
+    database_url: &str,
+    extra: &[(&'static str, &str)],
+) -> Running {
+    let mut env = vec![
         ("DATABASE_URL", database_url.to_string()),
         // A fixed test-only key; real deployments take it from a Secret.
         (
@@ -118,8 +127,13 @@ pub async fn start_backend_at(addr: SocketAddr, database_url: &str) -> Running {
             "frontend-tests-auth-secret-0123456789abcdef".to_string(),
         ),
         ("LOG_LEVEL", "warn".to_string()),
-    ]))
-    .expect("backend config");
+        // Every test signs up from 127.0.0.1: lift the sign-in limits (their own tests are the backend's).
+        ("AUTH_RATE_PER_ADDRESS", "1000000".to_string()),
+        ("AUTH_RATE_PER_ADDRESS_EMAIL", "1000000".to_string()),
+        ("HASH_QUEUE", "10000".to_string()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let config = backend::Config::from_lookup(lookup(env)).expect("backend config");
     let running = spawn(addr, |listener, rx| async move {
         backend::serve(config, listener, async move {
             let _ = rx.await;
@@ -150,9 +164,17 @@ pub struct Stack {
 
 /// Starts backend + frontend; `None` when PostgreSQL is missing outside CI.
 pub async fn start_stack() -> Option<Stack> {
+    start_stack_with(&[], &[]).await
+}
+
+/// [`start_stack`] with extra backend and frontend environment entries.
+pub async fn start_stack_with(
+    backend_env: &[(&'static str, &str)],
+    frontend_env: &[(&'static str, &str)],
+) -> Option<Stack> {
     let database_url = fresh_database().await?;
-    let backend = start_backend_at(any_port(), &database_url).await;
-    let frontend = start_frontend(&backend.url, &[]).await;
+    let backend = start_backend_with(any_port(), &database_url, backend_env).await;
+    let frontend = start_frontend(&backend.url, frontend_env).await;
     Some(Stack {
         backend,
         frontend,
@@ -188,13 +210,14 @@ pub fn client() -> reqwest::Client {
         .expect("reqwest client")
 }
 
-/// The `todo_session=<value>` pair of a response's Set-Cookie, with the full header line.
+/// The `todo_session=<value>` (or `__Host-todo_session=<value>`) pair of a response's Set-Cookie,
+/// with the full header line.
 pub fn session_cookie(resp: &reqwest::Response) -> Option<(String, String)> {
     resp.headers()
         .get_all(reqwest::header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("todo_session="))
+        .find(|v| v.starts_with("todo_session=") || v.starts_with("__Host-todo_session="))
         .map(|line| {
             let pair = line.split(';').next().unwrap_or("").to_string();
             (pair, line.to_string())
@@ -228,4 +251,69 @@ pub async fn sign_up(frontend: &str, email: &str) -> String {
     session_cookie(&resp)
         .expect("register sets the session cookie")
         .0
+}
+
+/// What a raw connection saw: an HTTP response (status and the whole text) or the server closing it.
+#[derive(Debug)]
+pub enum Seen {
+    /// The server answered.
+    Response(u16, String),
+    /// The server closed the connection (or reset it) without an answer.
+    Closed,
+}
+
+/// Reads from `stream` until a complete response (by Content-Length) arrived or the server
+/// closed; panics after `deadline`.
+pub async fn read_answer(stream: &mut tokio::net::TcpStream, deadline: Duration) -> Seen {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(seen) = complete_response(&buf) {
+            return seen;
+        }
+        match tokio::time::timeout_at(until, stream.read(&mut chunk)).await {
+            Err(_) => panic!(
+                "no answer and no close within {deadline:?}; got so far: {:?}",
+                String::from_utf8_lossy(&buf)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                return if text.is_empty() {
+                    Seen::Closed
+                } else {
+                    Seen::Response(status_of(&text), text)
+                };
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn status_of(text: &str) -> u16 {
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn complete_response(buf: &[u8]) -> Option<Seen> {
+    let text = String::from_utf8_lossy(buf);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let length: usize = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse().ok())
+            .flatten()
+    })?;
+    (body.len() >= length).then(|| Seen::Response(status_of(head), text.to_string()))
+}
+
+/// Sends `request` as is on a fresh connection to `addr` and returns what came back.
+pub async fn raw_request(addr: SocketAddr, request: &str) -> Seen {
+    use tokio::io::AsyncWriteExt;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    conn.write_all(request.as_bytes()).await.expect("send");
+    read_answer(&mut conn, Duration::from_secs(60)).await
 }

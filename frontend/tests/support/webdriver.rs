@@ -39,6 +39,17 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and opens a headless Chromium session with a fresh profile.
     pub async fn start(chromium: &Path, driver: &Path, width: u32, height: u32) -> Browser {
+        Self::start_with(chromium, driver, width, height, true).await
+    }
+
+    /// [`Browser::start`], with page scripts disabled when `javascript` is false.
+    pub async fn start_with(
+        chromium: &Path,
+        driver: &Path,
+        width: u32,
+        height: u32,
+        javascript: bool,
+    ) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -86,9 +97,15 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        // 2 = block: the content setting a user flips to turn JavaScript off.
+        let prefs = if javascript {
+            json!({})
+        } else {
+            json!({"profile.managed_default_content_settings.javascript": 2})
+        };
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium.to_string_lossy(), "args": args},
+            "goog:chromeOptions": {"binary": chromium.to_string_lossy(), "args": args, "prefs": prefs},
             "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let resp: Value = http
@@ -130,6 +147,41 @@ impl Browser {
             "WebDriver {method} {path} -> {status}: {v}"
         );
         v["value"].clone()
+    }
+
+    /// The address of the page shown now (WebDriver itself, no page script needed).
+    pub async fn current_url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The names of the cookies the browser holds for the page (HttpOnly ones included).
+    pub async fn cookie_names(&self) -> Vec<String> {
+        self.call(reqwest::Method::GET, "/cookie", None)
+            .await
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the element matching `css` is shown.
+    pub async fn displayed(&self, css: &str) -> bool {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{id}/displayed"),
+            None,
+        )
+        .await
+        .as_bool()
+        .unwrap_or(false)
     }
 
     /// Opens `url`.

@@ -17,7 +17,7 @@ const APP_UID: i64 = 10001;
 const POSTGRES_UID: i64 = 10999;
 
 /// Non-secret settings the backend reads, with the chart's default values.
-const CONFIG_ENV: [(&str, &str); 7] = [
+const CONFIG_ENV: [(&str, &str); 9] = [
     ("PORT", "8000"),
     ("LOG_LEVEL", "info"),
     ("LOG_FORMAT", "json"),
@@ -25,6 +25,8 @@ const CONFIG_ENV: [(&str, &str); 7] = [
     ("OPENAI_MODEL", "gpt-4o-mini"),
     ("OPENAI_TIMEOUT_SECS", "20"),
     ("TOKEN_TTL_HOURS", "168"),
+    ("SHUTDOWN_DELAY_SECS", "5"),
+    ("TRUSTED_PROXIES", "10.244.0.0/16"),
 ];
 /// Secret settings the backend reads.
 const SECRET_ENV: [&str; 3] = ["DATABASE_URL", "AUTH_SECRET", "OPENAI_API_KEY"];
@@ -358,6 +360,8 @@ fn every_variable_the_backend_reads_comes_from_the_right_place() {
             ("OPENAI_MODEL", "m"),
             ("OPENAI_TIMEOUT_SECS", "5"),
             ("TOKEN_TTL_HOURS", "2"),
+            ("SHUTDOWN_DELAY_SECS", "5"),
+            ("TRUSTED_PROXIES", "10.244.0.0/16"),
         ]
         .into_iter()
         .collect();

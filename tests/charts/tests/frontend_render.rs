@@ -10,12 +10,13 @@ use k8s_openapi::api::core::v1::Container;
 const APP: &str = "todo-frontend";
 
 /// What the frontend reads (docs/contracts.md), with the chart's defaults.
-const CONFIG_ENV: [(&str, &str); 5] = [
+const CONFIG_ENV: [(&str, &str); 6] = [
     ("BACKEND_URL", "http://todo-backend:8000"),
     ("PORT", "3000"),
     ("LOG_LEVEL", "info"),
     ("LOG_FORMAT", "json"),
     ("BACKEND_TIMEOUT_SECS", "30"),
+    ("SHUTDOWN_DELAY_SECS", "5"),
 ];
 
 fn render(helm: &Helm, values: &Values) -> Rendered {

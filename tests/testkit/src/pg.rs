@@ -348,6 +348,41 @@ impl TestDb {
         check(&out, "pg_ctl stop")
     }
 
+    /// Stops the server the hard way (`pg_ctl -m immediate`: backends are killed, clients see their
+    /// sockets reset instead of a termination message), to simulate a crash.
+    pub fn stop_immediately(&self) -> Result<(), String> {
+        let l = self.local_ref()?;
+        let out = l
+            .pg_cmd("pg_ctl")
+            .arg("-D")
+            .arg(l.data())
+            .args(["-m", "immediate", "-w", "stop"])
+            .output()
+            .map_err(|e| format!("running pg_ctl stop: {e}"))?;
+        check(&out, "pg_ctl stop -m immediate")
+    }
+
+    /// Runs one SQL statement with `psql` in database `dbname` of this server.
+    pub fn psql_in(&self, dbname: &str, sql: &str) -> Result<String, String> {
+        let psql = match &self.kind {
+            Kind::Local(l) => l.bin.join("psql"),
+            Kind::External(_) => find_bin_dir()
+                .map(|b| b.join("psql"))
+                .unwrap_or_else(|_| "psql".into()),
+        };
+        let mut conn = self.conn();
+        conn.dbname = dbname.to_string();
+        let mut cmd = Command::new(psql);
+        conn.apply(&mut cmd);
+        let out = cmd
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running psql: {e}"))?;
+        check(&out, "psql")?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
     /// Starts the server (again) on the same port and waits until it accepts connections.
     pub fn start(&self) -> Result<(), String> {
         let l = self.local_ref()?;
