@@ -84,6 +84,8 @@ async fn shutdown_signal() {
             std::future::pending::<()>().await;
         }
     };
+    // SIGTERM is what Kubernetes and `docker stop` send; elsewhere (Windows) only Ctrl-C exists.
+    #[cfg(unix)]
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut sig) => {
@@ -95,6 +97,8 @@ async fn shutdown_signal() {
             }
         }
     };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
     tokio::select! {
         () = ctrl_c => tracing::info!("Ctrl-C received"),
         () = terminate => tracing::info!("SIGTERM received"),

@@ -89,9 +89,22 @@ pub async fn api_health(State(state): State<AppState>) -> Response {
     no_store(Json(report).into_response())
 }
 
-/// `GET /health`: liveness of this process only, for probes that must not depend on the backend.
+/// `GET /health`: liveness of this process only, for probes that must not depend on the backend. `build`
+/// names the image it runs (`TODO_BUILD`, set by the chart to the image tag).
 pub async fn liveness() -> Response {
-    no_store(Json(serde_json::json!({ "status": "ok" })).into_response())
+    no_store(Json(liveness_body(build())).into_response())
+}
+
+/// The build this process runs, from `TODO_BUILD` (read once).
+pub fn build() -> Option<&'static str> {
+    static BUILD: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BUILD
+        .get_or_init(|| std::env::var("TODO_BUILD").ok().filter(|b| !b.is_empty()))
+        .as_deref()
+}
+
+fn liveness_body(build: Option<&str>) -> serde_json::Value {
+    serde_json::json!({ "status": "ok", "build": build })
 }
 
 fn no_store(mut resp: Response) -> Response {
@@ -103,6 +116,15 @@ fn no_store(mut resp: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn liveness_names_the_build() {
+        assert_eq!(
+            liveness_body(Some("ab12")),
+            serde_json::json!({"status": "ok", "build": "ab12"})
+        );
+        assert_eq!(liveness_body(None)["build"], serde_json::Value::Null);
+    }
 
     fn backend(status: Option<u16>) -> BackendHealth {
         BackendHealth {

@@ -323,10 +323,16 @@ fn every_variable_the_backend_reads_comes_from_the_right_place() {
                     "{helm} {label}: {var} in the ConfigMap"
                 );
             }
+            // The image tag, for /health to report which build answers.
+            assert_eq!(
+                checks::env_source(&c, "TODO_BUILD"),
+                EnvSource::Literal("test".into()),
+                "{helm} {label}: TODO_BUILD"
+            );
             let names: Vec<&str> = c.env.iter().flatten().map(|e| e.name.as_str()).collect();
             assert_eq!(
                 names.len(),
-                CONFIG_ENV.len() + SECRET_ENV.len(),
+                CONFIG_ENV.len() + SECRET_ENV.len() + 1,
                 "{helm} {label}: unexpected env {names:?}"
             );
             let key = r.secret_value(APP, "OPENAI_API_KEY");

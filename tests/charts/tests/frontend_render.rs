@@ -165,10 +165,16 @@ fn the_ui_gets_its_settings_from_the_config_map_and_no_secret() {
                 "{helm}: ConfigMap {var}"
             );
         }
+        // The image tag, for /health to report which build answers.
+        assert_eq!(
+            checks::env_source(&c, "TODO_BUILD"),
+            EnvSource::Literal("test".into()),
+            "{helm}: TODO_BUILD"
+        );
         let names: Vec<&str> = c.env.iter().flatten().map(|e| e.name.as_str()).collect();
         assert_eq!(
             names.len(),
-            CONFIG_ENV.len(),
+            CONFIG_ENV.len() + 1,
             "{helm}: unexpected env {names:?}"
         );
         assert!(c.env_from.is_none(), "{helm}: envFrom");
