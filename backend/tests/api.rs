@@ -10,7 +10,10 @@ use serde_json::{json, Value};
 async fn health_and_ready_answer_json() {
     let Some(app) = spawn_app().await else { return };
     let (status, body) = app.json(Method::GET, "/health", None, None).await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"status": "ok", "build": null}))
+    );
     let (status, body) = app.json(Method::GET, "/ready", None, None).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ready"})));
     app.stop().await.expect("clean shutdown");

@@ -233,6 +233,8 @@ fn connect(
     let Some(child) = runner.start(&call, |_| {})? else {
         return Ok(None);
     };
+    // Recorded at once: `clean` can stop it even while it is still coming up.
+    sup.record(t.service, child.pid(), &t.url());
     let up = Upstream {
         child,
         port,
@@ -312,7 +314,6 @@ impl Forward {
                 continue;
             };
             relay.set_upstream(Some(up.port));
-            sup.record(t.service, up.child.pid(), &t.url());
             let (runner, sup, t) = (ctx.runner.clone(), sup.clone(), t.clone());
             let flags = Flags {
                 stop: Arc::clone(&stop_flag),
@@ -441,7 +442,6 @@ fn supervise(
         match connect(runner, sup, t, pod) {
             Ok(Some(u)) => {
                 relay.set_upstream(Some(u.port));
-                sup.record(t.service, u.child.pid(), &t.url());
                 report(
                     json,
                     &format!("port-forward svc/{} restarted on {}", t.service, t.url()),
@@ -484,20 +484,23 @@ fn roll_over(
     if current.pod.as_deref() == Some(best.as_str()) {
         return;
     }
-    if let Ok(Some(next)) = connect(runner, sup, t, Some(best.clone())) {
-        relay.set_upstream(Some(next.port));
-        sup.record(t.service, next.child.pid(), &t.url());
-        report(
-            json,
-            &format!(
-                "port-forward svc/{} now to pod {best} (same URL {})",
-                t.service,
-                t.url()
-            ),
-        );
-        if let Some(old) = up.replace(next) {
-            retiring.push(old);
-        }
+    let current_pid = current.child.pid();
+    let Ok(Some(next)) = connect(runner, sup, t, Some(best.clone())) else {
+        // The pod was not ready after all: the current forward stays, and so does its pid in the file.
+        sup.record(t.service, current_pid, &t.url());
+        return;
+    };
+    relay.set_upstream(Some(next.port));
+    report(
+        json,
+        &format!(
+            "port-forward svc/{} now to pod {best} (same URL {})",
+            t.service,
+            t.url()
+        ),
+    );
+    if let Some(old) = up.replace(next) {
+        retiring.push(old);
     }
 }
 
