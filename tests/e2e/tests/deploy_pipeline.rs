@@ -110,6 +110,9 @@ fn scenario(env: &Env<'_>) {
     );
     assert_eq!(v.code, Some(0), "{}", v.dump());
 
+    // 4b. Data survives clean: a task made before `clean` is there after the next deploy.
+    data_survives_clean(env, &port);
+
     // 5. Drill: the bundled database stops (scaled to 0): the backend turns not ready, then recovers.
     c.ok(
         "kubectl",
@@ -300,4 +303,111 @@ fn check(failed: &mut Vec<String>, ok: bool, what: &str) {
             .collect();
         failed.push(tail);
     }
+}
+
+/// Runs `deploy --keep-forward` until the frontend answers through the forward; the deploy is stopped with
+/// Ctrl-C (which leaves the release running) when the returned guard drops.
+fn forwarded(env: &Env<'_>, port: &str) -> KeepForward {
+    let child = env
+        .command(&["deploy", "--no-smoke", "--keep-forward", "--port", port])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("deploy --keep-forward");
+    let guard = KeepForward(child);
+    let url = format!("http://127.0.0.1:{port}/api/health");
+    env.c
+        .poll("the forward", Duration::from_secs(300), || {
+            ureq::get(&url)
+                .timeout(Duration::from_secs(5))
+                .call()
+                .ok()
+                .and_then(|r| r.into_json::<serde_json::Value>().ok())
+                .filter(|v| v["backend"]["reachable"] == true)
+        })
+        .expect("the frontend answers through the forward");
+    guard
+}
+
+struct KeepForward(std::process::Child);
+
+impl Drop for KeepForward {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) touches no memory.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGINT);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Signs in through the frontend (the session cookie), or registers first.
+fn session(base: &str, email: &str, register: bool) -> String {
+    let path = if register { "register" } else { "login" };
+    let r = ureq::post(&format!("{base}/api/auth/{path}"))
+        .timeout(Duration::from_secs(30))
+        .send_json(serde_json::json!({"email": email, "password": "survives-clean-pw-0123"}))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    r.all("set-cookie")
+        .into_iter()
+        .filter_map(|c| c.split(';').next())
+        .find(|c| c.contains("todo_session="))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{path} set no session cookie"))
+}
+
+fn data_survives_clean(env: &Env<'_>, port: &str) {
+    let base = format!("http://127.0.0.1:{port}");
+    let email = format!("survivor-{}@example.com", testkit::unique_id());
+    let title = "this task survives cargo xtask clean";
+    {
+        let _fw = forwarded(env, port);
+        let cookie = session(&base, &email, true);
+        ureq::post(&format!("{base}/api/tasks"))
+            .set("cookie", &cookie)
+            .timeout(Duration::from_secs(30))
+            .send_json(serde_json::json!({"title": title}))
+            .expect("creating the task");
+    }
+    let r = env.xtask(&["clean"]);
+    println!(
+        "== clean keeping the data: exit {:?} in {:.1} s\n{}",
+        r.code,
+        r.took.as_secs_f64(),
+        r.stdout
+    );
+    assert_eq!(r.code, Some(0), "{}", r.dump());
+    assert!(
+        r.stdout
+            .contains("kept the bundled database's data in namespace todo"),
+        "{}",
+        r.dump()
+    );
+    let list = env
+        .c
+        .ok(
+            "helm",
+            &["list", "-A", "--kube-context", "todo", "-o", "json"],
+        )
+        .unwrap_or_default();
+    assert_eq!(list.trim(), "[]", "releases left: {list}");
+    let again = env.xtask(&["deploy", "--no-smoke", "--port", port]);
+    again.report("deploy after clean");
+    assert_eq!(again.code, Some(0), "{}", again.dump());
+    let _fw = forwarded(env, port);
+    // The account and its task are in the old volume, readable with the kept password.
+    let cookie = session(&base, &email, false);
+    let tasks: serde_json::Value = ureq::get(&format!("{base}/api/tasks"))
+        .set("cookie", &cookie)
+        .timeout(Duration::from_secs(30))
+        .call()
+        .and_then(|r| Ok(r.into_json()?))
+        .expect("listing the tasks");
+    assert!(
+        tasks
+            .as_array()
+            .is_some_and(|a| a.iter().any(|t| t["title"] == title)),
+        "the task did not survive clean: {tasks}"
+    );
+    println!("== data survived clean: the task made before clean is there after the next deploy");
 }
