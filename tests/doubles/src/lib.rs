@@ -6,6 +6,7 @@
 //! `DOUBLES_STATE`. Answers are real-format outputs from the fixtures in `xtask/tests/fixtures`
 //! (see PROVENANCE.md there), with the same exit codes as the real tools.
 
+pub mod spec;
 pub mod state;
 pub mod tools;
 

@@ -84,7 +84,9 @@ impl State {
         let mut all = self.0["objects"].as_array().cloned().unwrap_or_default();
         all.retain(|o| !(o["namespace"] == ns && o["release"] == release && o["owned"] == true));
         for mut o in objects {
-            let same = |x: &Value| x["namespace"] == ns && x["kind"] == o["kind"] && x["name"] == o["name"];
+            let same = |x: &Value| {
+                x["namespace"] == ns && x["kind"] == o["kind"] && x["name"] == o["name"]
+            };
             if o["owned"] == true {
                 all.retain(|x| !same(x));
             } else if all.iter().any(same) {

@@ -308,7 +308,11 @@ fn rendered_objects(manifests: &str) -> Vec<Value> {
         if v["kind"] == "StatefulSet" {
             let replicas = v["spec"]["replicas"].as_u64().unwrap_or(1);
             let sts = v["metadata"]["name"].as_str().unwrap_or_default();
-            for t in v["spec"]["volumeClaimTemplates"].as_array().into_iter().flatten() {
+            for t in v["spec"]["volumeClaimTemplates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 for i in 0..replicas {
                     let tpl = t["metadata"]["name"].as_str().unwrap_or_default();
                     out.push(json!({"kind": "PersistentVolumeClaim", "name": format!("{tpl}-{sts}-{i}"), "labels": t["metadata"]["labels"], "annotations": {}, "owned": false}));

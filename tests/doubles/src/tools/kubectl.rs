@@ -49,7 +49,11 @@ pub fn run(argv: &[String]) -> Reply {
                 .is_some_and(|a| a.iter().any(|n| n == name));
             if exists {
                 let mut labels = json!({"kubernetes.io/metadata.name": name});
-                for (k, v) in s.0["namespace_labels"][*name].as_object().into_iter().flatten() {
+                for (k, v) in s.0["namespace_labels"][*name]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
                     labels[k] = v.clone();
                 }
                 Reply::ok(format!(
@@ -104,7 +108,9 @@ pub fn run(argv: &[String]) -> Reply {
             })
         }
         ["delete", "namespace", name, ..] | ["delete", "ns", name, ..] => with_state(|s| {
-            let existed = s.0["namespaces"].as_array().is_some_and(|a| a.iter().any(|n| n == name));
+            let existed = s.0["namespaces"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|n| n == name));
             if let Some(a) = s.0["namespaces"].as_array_mut() {
                 a.retain(|n| n != name);
             }
@@ -116,7 +122,10 @@ pub fn run(argv: &[String]) -> Reply {
             } else if argv.iter().any(|a| a == "--ignore-not-found") {
                 Reply::ok("")
             } else {
-                Reply::err(1, format!("Error from server (NotFound): namespaces \"{name}\" not found\n"))
+                Reply::err(
+                    1,
+                    format!("Error from server (NotFound): namespaces \"{name}\" not found\n"),
+                )
             }
         }),
         ["delete", kind, name, ..] if kind_of(kind).is_some() => with_state(|s| {
@@ -126,8 +135,15 @@ pub fn run(argv: &[String]) -> Reply {
             } else if argv.iter().any(|a| a == "--ignore-not-found") {
                 Reply::ok("")
             } else {
-                let plural = if k == "Secret" { "secrets" } else { "persistentvolumeclaims" };
-                Reply::err(1, format!("Error from server (NotFound): {plural} \"{name}\" not found\n"))
+                let plural = if k == "Secret" {
+                    "secrets"
+                } else {
+                    "persistentvolumeclaims"
+                };
+                Reply::err(
+                    1,
+                    format!("Error from server (NotFound): {plural} \"{name}\" not found\n"),
+                )
             }
         }),
         ["get", "events", ..] => Reply::ok(EMPTY_LIST),
