@@ -31,7 +31,7 @@ const HELM: [&str; 18] = [
     "show",
     "show chart",
 ];
-const KUBECTL: [&str; 19] = [
+const KUBECTL: [&str; 20] = [
     "",
     "version",
     "get",
@@ -50,6 +50,7 @@ const KUBECTL: [&str; 19] = [
     "config current-context",
     "config get-contexts",
     "config use-context",
+    "config unset",
     "cluster-info",
 ];
 const DOCKER: [&str; 8] = [

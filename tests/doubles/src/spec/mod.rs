@@ -452,6 +452,39 @@ impl Spec {
     }
 }
 
+/// Parses a Go duration (`time.ParseDuration`, what pflag's `duration` flags take): `5m`, `300s`, `1m30s`,
+/// `1.5h`, `250ms`; a bare number is refused like Go refuses it, except `0`.
+pub fn go_duration(s: &str) -> Option<std::time::Duration> {
+    if s == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..u_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            "ns" => 0.000_000_001,
+            _ => return None,
+        };
+        total += n * unit;
+        rest = &rest[u_end..];
+    }
+    Some(std::time::Duration::from_secs_f64(total))
+}
+
 /// Parses one fixture flag line (see [`Flag::line`]).
 fn parse_flag_line(line: &str) -> Result<Flag, String> {
     let mut words = line.split(' ');
@@ -578,6 +611,17 @@ mod tests {
 
     fn argv(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn go_durations() {
+        use std::time::Duration;
+        assert_eq!(go_duration("300s"), Some(Duration::from_secs(300)));
+        assert_eq!(go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(go_duration("5m0s"), Some(Duration::from_secs(300)));
+        assert_eq!(go_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(go_duration("300"), None);
+        assert_eq!(go_duration(""), None);
     }
 
     #[test]
