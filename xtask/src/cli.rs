@@ -121,8 +121,9 @@ pub struct DeployArgs {
 }
 
 fn parse_setting(name: &str) -> Result<crate::pipeline::settings::Key, String> {
-    crate::pipeline::settings::Key::parse(name)
-        .ok_or_else(|| format!("{name} is not a setting: OPENAI_API_KEY, DATABASE_URL or AUTH_SECRET"))
+    crate::pipeline::settings::Key::parse(name).ok_or_else(|| {
+        format!("{name} is not a setting: OPENAI_API_KEY, DATABASE_URL or AUTH_SECRET")
+    })
 }
 
 /// Flags of `validate`.

@@ -19,6 +19,8 @@ use crate::tools::helm;
 const BACKEND_RELEASE: &str = "todo-backend";
 
 /// One secret setting the deploy manages.
+// The variants spell the environment variables (OPENAI_API_KEY, ...); one of them ends in "Key".
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Key {
     /// Enables the LLM engine.
@@ -44,7 +46,9 @@ impl Key {
 
     /// Parses `--unset NAME`.
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(name))
     }
 
     fn get(self, s: &Secrets) -> Option<&String> {
@@ -98,8 +102,12 @@ impl Database {
 impl fmt::Display for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Database::Bundled => f.write_str("the bundled PostgreSQL (its data stays in its volume)"),
-            Database::External(url) => write!(f, "the external database {}", without_credentials(url)),
+            Database::Bundled => {
+                f.write_str("the bundled PostgreSQL (its data stays in its volume)")
+            }
+            Database::External(url) => {
+                write!(f, "the external database {}", without_credentials(url))
+            }
         }
     }
 }
@@ -147,7 +155,14 @@ impl Plan {
             let now = key.get(given).cloned();
             let before = current.and_then(|c| key.get(c)).cloned();
             let (value, fate) = if unset.contains(&key) {
-                (None, if before.is_some() { Fate::Removed } else { Fate::Unset })
+                (
+                    None,
+                    if before.is_some() {
+                        Fate::Removed
+                    } else {
+                        Fate::Unset
+                    },
+                )
             } else if now.is_some() {
                 (now, Fate::Given)
             } else if before.is_some() {
@@ -202,7 +217,10 @@ impl Step for SettingsStep {
     fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {
         let file = secrets::env_file(st.args.env_file.as_deref(), &ctx.root);
         if let Some(f) = &file {
-            rep.note(self.name(), &format!("reading settings from {}", f.display()));
+            rep.note(
+                self.name(),
+                &format!("reading settings from {}", f.display()),
+            );
         }
         let given = Secrets::load(file.as_deref())?;
         let current = if st.cluster_up {
@@ -222,7 +240,9 @@ impl Step for SettingsStep {
         st.secret_values = plan.values.values();
         let mut detail = plan.describe();
         if let Some((from, to)) = &plan.switch {
-            detail.push(format!("database switched from {from} to {to} (--switch-database)"));
+            detail.push(format!(
+                "database switched from {from} to {to} (--switch-database)"
+            ));
         }
         if let Some(f) = &file {
             detail.push(format!("from {}", f.display()));
@@ -278,7 +298,13 @@ mod tests {
         let p = Plan::new(&Secrets::default(), Some(&release), &[]);
         assert_eq!(p.values, release);
         assert!(p.switch.is_none());
-        assert_eq!(p.describe(), ["DATABASE_URL kept from the release", "OPENAI_API_KEY kept from the release"]);
+        assert_eq!(
+            p.describe(),
+            [
+                "DATABASE_URL kept from the release",
+                "OPENAI_API_KEY kept from the release"
+            ]
+        );
     }
 
     #[test]
@@ -290,7 +316,11 @@ mod tests {
         assert_eq!(p.values.openai_api_key, None);
         assert!(p.fates.contains(&(Key::OpenaiApiKey, Fate::Removed)));
         // --unset wins over a value from the environment: the user asked for it explicitly.
-        let p = Plan::new(&secrets(Some("sk-env"), None), Some(&release), &[Key::OpenaiApiKey]);
+        let p = Plan::new(
+            &secrets(Some("sk-env"), None),
+            Some(&release),
+            &[Key::OpenaiApiKey],
+        );
         assert_eq!(p.values.openai_api_key, None);
     }
 
@@ -309,13 +339,26 @@ mod tests {
         ];
         for (current, given, unset, switch) in cases {
             let p = Plan::new(given, Some(current), unset);
-            assert_eq!(p.switch.is_some(), switch, "{current:?} -> {given:?} {unset:?}");
+            assert_eq!(
+                p.switch.is_some(),
+                switch,
+                "{current:?} -> {given:?} {unset:?}"
+            );
         }
-        assert!(Plan::new(&neon, None, &[]).switch.is_none(), "a first install switches nothing");
+        assert!(
+            Plan::new(&neon, None, &[]).switch.is_none(),
+            "a first install switches nothing"
+        );
         let p = Plan::new(&neon, Some(&bundled), &[]);
         let (from, to) = p.switch.unwrap_or((Database::Bundled, Database::Bundled));
-        assert_eq!(from.to_string(), "the bundled PostgreSQL (its data stays in its volume)");
-        assert_eq!(to.to_string(), "the external database postgres://neon.tech/db");
+        assert_eq!(
+            from.to_string(),
+            "the bundled PostgreSQL (its data stays in its volume)"
+        );
+        assert_eq!(
+            to.to_string(),
+            "the external database postgres://neon.tech/db"
+        );
     }
 
     #[test]
@@ -326,13 +369,19 @@ mod tests {
             "externalDatabase": {"url": "postgres://a:b@h/d"},
             "postgresql": {"enabled": false}
         });
-        assert_eq!(from_release(&v), secrets(Some("sk-1"), Some("postgres://a:b@h/d")));
+        assert_eq!(
+            from_release(&v),
+            secrets(Some("sk-1"), Some("postgres://a:b@h/d"))
+        );
         assert_eq!(from_release(&Value::Null), Secrets::default());
     }
 
     #[test]
     fn urls_lose_their_credentials_in_messages() {
-        assert_eq!(without_credentials("postgres://user:pa@ss@host:5432/db?sslmode=require"), "postgres://host:5432/db");
+        assert_eq!(
+            without_credentials("postgres://user:pa@ss@host:5432/db?sslmode=require"),
+            "postgres://host:5432/db"
+        );
         assert_eq!(without_credentials("host/db"), "host/db");
         assert_eq!(Key::parse("openai_api_key"), Some(Key::OpenaiApiKey));
         assert_eq!(Key::parse("PASSWORD"), None);
