@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::cli::CleanArgs;
 use crate::context::Context;
 use crate::exit::Failure;
-use crate::pipeline::forward;
+use crate::pipeline::{cluster, forward};
 use crate::process::{interrupt, Call};
 use crate::tools::minikube::{self, ClusterState};
 use crate::tools::{docker, helm, kubectl};
@@ -144,7 +144,10 @@ pub fn kept_data(json: &str) -> Result<Vec<Kept>> {
         .filter(|o| {
             o.kind == "PersistentVolumeClaim"
                 || (o.kind == "Secret"
-                    && o.metadata.annotations.get("helm.sh/resource-policy").map(String::as_str)
+                    && o.metadata
+                        .annotations
+                        .get("helm.sh/resource-policy")
+                        .map(String::as_str)
                         == Some("keep"))
         })
         .map(|o| Kept {
@@ -179,11 +182,13 @@ pub fn cluster_images(images: &[minikube::ListedImage]) -> Vec<String> {
     tags
 }
 
-/// True for `todo-backend:*` / `todo-frontend:*`, with or without a `docker.io/[library/]` prefix.
+/// True for `todo-backend:*` / `todo-frontend:*`, as given or under a name a node's runtime gives it
+/// (`docker.io/[library/]`, cri-o's `localhost/`: see [`minikube::node_names`]).
 pub fn is_ours(tag: &str) -> bool {
     let name = tag
         .strip_prefix("docker.io/library/")
         .or_else(|| tag.strip_prefix("docker.io/"))
+        .or_else(|| tag.strip_prefix("localhost/"))
         .unwrap_or(tag);
     REPOSITORIES.iter().any(|r| {
         name.strip_prefix(r)
@@ -218,13 +223,23 @@ pub fn plan(ctx: &Context, opts: &CleanArgs) -> Result<(Vec<Removal>, Vec<String
     let mut removals = forward_removals(&ctx.root, &ctx.profile);
     let mut notes = Vec::new();
     let sh = ctx.sh()?;
-    let status = ctx.run(&minikube::status(&sh, &ctx.profile))?;
-    let state = minikube::parse_status(status.code, &status.stdout)?;
+    let state = cluster::profile_state(ctx, &sh)?;
     match &state {
         ClusterState::Missing => notes.push(format!(
             "Minikube profile {} does not exist: nothing to remove in a cluster",
             ctx.profile
         )),
+        ClusterState::Unreadable if !opts.cluster => notes.push(format!(
+            "{}. Releases, namespace and cluster images remain until it answers; then run clean again",
+            cluster::unreadable(&ctx.profile)
+        )),
+        ClusterState::Misconfigured if !opts.cluster => notes.push(format!(
+            "the kubeconfig entry of Minikube profile {p} is stale (minikube status: kubeconfig Misconfigured), \
+             so nothing in the cluster can be reached: run `minikube -p {p} update-context` (or `cargo xtask \
+             deploy`, which fixes it and keeps your current context) and clean again",
+            p = ctx.profile
+        )),
+        ClusterState::Unreadable | ClusterState::Misconfigured => {}
         ClusterState::Stopped(host) if !opts.cluster => notes.push(format!(
             "Minikube profile {} is not running (host {host}): releases, namespace and cluster images remain; \
              start it (`minikube start -p {}`) and run clean again, or delete it with `cargo xtask clean --cluster`",
@@ -256,7 +271,11 @@ pub fn plan(ctx: &Context, opts: &CleanArgs) -> Result<(Vec<Removal>, Vec<String
     Ok((removals, notes))
 }
 
-fn cluster_removals(ctx: &Context, opts: &CleanArgs, notes: &mut Vec<String>) -> Result<Vec<Removal>> {
+fn cluster_removals(
+    ctx: &Context,
+    opts: &CleanArgs,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Removal>> {
     let mut out = Vec::new();
     let sh = ctx.sh()?;
     let (p, ns) = (&ctx.profile, &ctx.namespace);
@@ -268,7 +287,13 @@ fn cluster_removals(ctx: &Context, opts: &CleanArgs, notes: &mut Vec<String>) ->
             });
         }
     }
-    let got = ctx.run(&kubectl::get_selected(&sh, p, ns, DATA_KINDS, DATA_SELECTOR))?;
+    let got = ctx.run(&kubectl::get_selected(
+        &sh,
+        p,
+        ns,
+        DATA_KINDS,
+        DATA_SELECTOR,
+    ))?;
     let data = if got.ok() {
         kept_data(&got.stdout)?
     } else {
@@ -282,7 +307,10 @@ fn cluster_removals(ctx: &Context, opts: &CleanArgs, notes: &mut Vec<String>) ->
             });
         }
     } else if !data.is_empty() {
-        let names: Vec<String> = data.iter().map(|d| format!("{} {}", d.kind_word(), d.name)).collect();
+        let names: Vec<String> = data
+            .iter()
+            .map(|d| format!("{} {}", d.kind_word(), d.name))
+            .collect();
         notes.push(format!(
             "kept the bundled database's data in namespace {ns}: {}; the next `cargo xtask deploy` finds it \
              again. Remove it with `cargo xtask clean --purge-data`",
@@ -432,7 +460,10 @@ fn run(ctx: &Context, opts: &CleanArgs) -> Result<()> {
         )?;
     } else if opts.purge_data && removals.iter().any(Removal::is_data) {
         confirm(
-            &format!("the bundled database's data (every task) in namespace {}", ctx.namespace),
+            &format!(
+                "the bundled database's data (every task) in namespace {}",
+                ctx.namespace
+            ),
             opts.yes,
         )?;
     }
@@ -467,6 +498,7 @@ mod tests {
             "todo-backend:3f9a1c2b7d4e",
             "docker.io/library/todo-frontend:8be0d41f6a93",
             "docker.io/todo-backend:x",
+            "localhost/todo-backend:3f9a1c2b7d4e",
         ] {
             assert!(is_ours(t), "{t}");
         }
@@ -475,6 +507,7 @@ mod tests {
             "postgres:16",
             "docker.io/library/todo:1",
             "registry.k8s.io/pause:3.9",
+            "localhost/other/todo-backend:1",
         ] {
             assert!(!is_ours(t), "{t}");
         }

@@ -294,7 +294,9 @@ fn cluster_delete_needs_confirmation() {
     let o = c.clean(&["--cluster"], &[]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert!(
-        text(&o).contains("refusing to delete Minikube profile todo and everything in it without confirmation"),
+        text(&o).contains(
+            "refusing to delete Minikube profile todo and everything in it without confirmation"
+        ),
         "{}",
         text(&o)
     );

@@ -15,7 +15,9 @@ const OTHER: &str = "postgres://app:other-pw@db.example.com/todo";
 fn env() -> Option<Env> {
     let env = Env::new().with_real_helm(testkit::tools::helm3());
     if env.real_helm.is_none() {
-        testkit::ci::missing_prerequisite("helm 3 (.ci/fetch-tools.sh): the charts are rendered with it");
+        testkit::ci::missing_prerequisite(
+            "helm 3 (.ci/fetch-tools.sh): the charts are rendered with it",
+        );
         return None;
     }
     Some(env)
@@ -43,15 +45,27 @@ fn deploy(env: &Env, extra: &[&str]) -> deploy_support::Run {
 #[test]
 fn a_redeploy_without_the_settings_keeps_them() {
     let Some(env) = env() else { return };
-    let file = env_file(&env, "first.env", &format!("OPENAI_API_KEY={KEY}\nDATABASE_URL={NEON}\n"));
+    let file = env_file(
+        &env,
+        "first.env",
+        &format!("OPENAI_API_KEY={KEY}\nDATABASE_URL={NEON}\n"),
+    );
     deploy(&env, &["--env-file", &file]).assert_code(0);
     assert_eq!(secret(&env, "OPENAI_API_KEY").as_deref(), Some(KEY));
     assert_eq!(secret(&env, "DATABASE_URL").as_deref(), Some(NEON));
     // A new shell without the file or the variables: nothing is lost, no bundled database appears.
     let run = deploy(&env, &[]);
     run.assert_code(0);
-    assert_eq!(secret(&env, "OPENAI_API_KEY").as_deref(), Some(KEY), "the key was dropped");
-    assert_eq!(secret(&env, "DATABASE_URL").as_deref(), Some(NEON), "the database changed");
+    assert_eq!(
+        secret(&env, "OPENAI_API_KEY").as_deref(),
+        Some(KEY),
+        "the key was dropped"
+    );
+    assert_eq!(
+        secret(&env, "DATABASE_URL").as_deref(),
+        Some(NEON),
+        "the database changed"
+    );
     assert!(
         env.state()["rendered_secrets"]["todo-backend"]["todo-backend-postgresql"].is_null(),
         "the bundled PostgreSQL came back: {}",
@@ -64,7 +78,10 @@ fn a_redeploy_without_the_settings_keeps_them() {
         run.stdout
     );
     for s in [KEY, "s3cret-pw"] {
-        assert!(!run.stdout.contains(s) && !run.stderr.contains(s), "{s} printed");
+        assert!(
+            !run.stdout.contains(s) && !run.stderr.contains(s),
+            "{s} printed"
+        );
     }
 }
 
@@ -75,13 +92,25 @@ fn unset_removes_a_setting_and_dry_run_shows_it() {
     deploy(&env, &["--env-file", &file]).assert_code(0);
     let dry = env.run(&["deploy", "--dry-run", "--unset", "OPENAI_API_KEY"]);
     dry.assert_code(0);
-    assert!(dry.stdout.contains("OPENAI_API_KEY removed (--unset)"), "{}", dry.stdout);
-    assert_eq!(secret(&env, "OPENAI_API_KEY").as_deref(), Some(KEY), "--dry-run changed it");
+    assert!(
+        dry.stdout.contains("OPENAI_API_KEY removed (--unset)"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(
+        secret(&env, "OPENAI_API_KEY").as_deref(),
+        Some(KEY),
+        "--dry-run changed it"
+    );
     deploy(&env, &["--unset", "OPENAI_API_KEY"]).assert_code(0);
     assert_eq!(secret(&env, "OPENAI_API_KEY"), None);
     let bad = env.run(&["deploy", "--unset", "PASSWORD"]);
     bad.assert_code(2);
-    assert!(bad.stderr.contains("PASSWORD is not a setting"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("PASSWORD is not a setting"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]
@@ -89,19 +118,35 @@ fn a_database_switch_stops_before_anything_changes_unless_asked_for() {
     let Some(env) = env() else { return };
     deploy(&env, &[]).assert_code(0);
     let bundled = secret(&env, "DATABASE_URL").unwrap_or_default();
-    assert!(bundled.contains("@todo-backend-postgresql:5432/"), "{bundled}");
-    for (to, shown) in [(NEON, "postgres://ep-cool-1.eu.aws.neon.tech/todo"), (OTHER, "postgres://db.example.com/todo")] {
+    assert!(
+        bundled.contains("@todo-backend-postgresql:5432/"),
+        "{bundled}"
+    );
+    for (to, shown) in [
+        (NEON, "postgres://ep-cool-1.eu.aws.neon.tech/todo"),
+        (OTHER, "postgres://db.example.com/todo"),
+    ] {
         env.clear_calls();
         let file = env_file(&env, "switch.env", &format!("DATABASE_URL={to}\n"));
         let run = deploy(&env, &["--env-file", &file]);
         run.assert_code(4);
-        assert!(run.stderr.contains("would switch the backend from"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("would switch the backend from"),
+            "{}",
+            run.stderr
+        );
         assert!(run.stderr.contains(shown), "{}", run.stderr);
         assert!(run.stderr.contains("--switch-database"), "{}", run.stderr);
         assert!(!run.stderr.contains("s3cret-pw") && !run.stderr.contains("other-pw"));
         // Stopped before the images step: nothing built, loaded or upgraded.
-        assert!(env.calls_of("docker").iter().all(|c| !c.starts_with("build")));
-        assert!(env.calls_of("helm").iter().all(|c| !c.starts_with("upgrade")));
+        assert!(env
+            .calls_of("docker")
+            .iter()
+            .all(|c| !c.starts_with("build")));
+        assert!(env
+            .calls_of("helm")
+            .iter()
+            .all(|c| !c.starts_with("upgrade")));
         let run = deploy(&env, &["--env-file", &file, "--switch-database"]);
         run.assert_code(0);
         assert_eq!(secret(&env, "DATABASE_URL").as_deref(), Some(to));
@@ -109,7 +154,9 @@ fn a_database_switch_stops_before_anything_changes_unless_asked_for() {
     // External -> bundled is a switch too: --unset DATABASE_URL alone stops.
     deploy(&env, &["--unset", "DATABASE_URL"]).assert_code(4);
     deploy(&env, &["--unset", "DATABASE_URL", "--switch-database"]).assert_code(0);
-    assert!(secret(&env, "DATABASE_URL").is_some_and(|u| u.contains("@todo-backend-postgresql:5432/")));
+    assert!(
+        secret(&env, "DATABASE_URL").is_some_and(|u| u.contains("@todo-backend-postgresql:5432/"))
+    );
 }
 
 #[test]
@@ -124,8 +171,16 @@ fn a_dot_env_at_the_workspace_root_is_read_and_the_environment_wins() {
     c.env("AUTH_SECRET", "from-the-environment-0123456789-0123456789");
     let out = c.output().unwrap_or_else(|e| panic!("{e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(&format!("from {}", env.root.join(".env").display())), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("from {}", env.root.join(".env").display())),
+        "{stdout}"
+    );
     assert_eq!(secret(&env, "OPENAI_API_KEY").as_deref(), Some(KEY));
     assert_eq!(
         secret(&env, "AUTH_SECRET").as_deref(),
@@ -142,7 +197,13 @@ fn objects(env: &Env) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|o| o["namespace"] == "todo")
-        .map(|o| format!("{}/{}", o["kind"].as_str().unwrap_or(""), o["name"].as_str().unwrap_or("")))
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap_or(""),
+                o["name"].as_str().unwrap_or("")
+            )
+        })
         .collect()
 }
 
@@ -153,11 +214,19 @@ const PG_SECRET: &str = "Secret/todo-backend-postgresql";
 fn clean_keeps_the_database_and_purge_data_removes_it_after_asking() {
     let Some(env) = env() else { return };
     deploy(&env, &[]).assert_code(0);
-    assert!(objects(&env).contains(&PVC.to_string()), "{:?}", objects(&env));
+    assert!(
+        objects(&env).contains(&PVC.to_string()),
+        "{:?}",
+        objects(&env)
+    );
     let run = env.run(&["clean"]);
     run.assert_code(0);
     let left = objects(&env);
-    assert_eq!(left, [PG_SECRET, PVC], "only the data outlives clean: {left:?}");
+    assert_eq!(
+        left,
+        [PG_SECRET, PVC],
+        "only the data outlives clean: {left:?}"
+    );
     // kubectl lists `get persistentvolumeclaims,secrets` kind by kind, in the order asked for.
     assert!(
         run.stdout.contains("kept the bundled database's data in namespace todo: pvc data-todo-backend-postgresql-0, secret todo-backend-postgresql")
@@ -166,20 +235,43 @@ fn clean_keeps_the_database_and_purge_data_removes_it_after_asking() {
         "{}",
         run.stdout
     );
-    assert!(env.state()["namespaces"].to_string().contains("\"todo\""), "the namespace went");
+    assert!(
+        env.state()["namespaces"].to_string().contains("\"todo\""),
+        "the namespace went"
+    );
     // A deploy after clean adopts the kept objects: still one claim, and the release owns its Secret again.
     deploy(&env, &[]).assert_code(0);
-    assert_eq!(objects(&env).iter().filter(|o| o.starts_with("PersistentVolumeClaim/")).count(), 1);
+    assert_eq!(
+        objects(&env)
+            .iter()
+            .filter(|o| o.starts_with("PersistentVolumeClaim/"))
+            .count(),
+        1
+    );
     // --purge-data without a terminal and without --yes deletes nothing.
     let run = env.run(&["clean", "--purge-data"]);
     run.assert_code(4);
-    assert!(run.stderr.contains("refusing to delete the bundled database's data"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("refusing to delete the bundled database's data"),
+        "{}",
+        run.stderr
+    );
     assert!(objects(&env).contains(&PVC.to_string()));
     let dry = env.run(&["clean", "--purge-data", "--dry-run"]);
     dry.assert_code(0);
-    assert!(dry.stdout.contains("would remove: pvc data-todo-backend-postgresql-0 (the bundled database's data)"), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains(
+            "would remove: pvc data-todo-backend-postgresql-0 (the bundled database's data)"
+        ),
+        "{}",
+        dry.stdout
+    );
     let run = env.run(&["clean", "--purge-data", "--yes"]);
     run.assert_code(0);
     assert!(objects(&env).is_empty(), "{:?}", objects(&env));
-    assert!(!env.state()["namespaces"].to_string().contains("\"todo\""), "namespace kept after --purge-data");
+    assert!(
+        !env.state()["namespaces"].to_string().contains("\"todo\""),
+        "namespace kept after --purge-data"
+    );
 }

@@ -79,7 +79,14 @@ pub fn note(tool: &str, argv: &[String], extra: Value) {
 
 /// Reads the call log: one JSON object per call (none when no call was made yet).
 pub fn read_log(path: &Path) -> Vec<Value> {
-    match std::fs::read_to_string(path) {
+    // Shared lock: a double appending right now (exclusive lock) has written its whole line first.
+    let text = std::fs::File::open(path).and_then(|mut f| {
+        f.lock_shared()?;
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut f, &mut t)?;
+        Ok(t)
+    });
+    match text {
         Ok(text) => text
             .lines()
             .map(|l| {

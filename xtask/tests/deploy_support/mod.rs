@@ -149,6 +149,7 @@ impl Env {
             .env_remove("DATABASE_URL")
             .env_remove("AUTH_SECRET")
             .env_remove("XTASK_DOCKER")
+            .env_remove("BUILDX_BUILDER")
             .env_remove("TODO_PROFILE")
             .env_remove("TODO_NAMESPACE")
             .stdin(Stdio::null());
@@ -167,6 +168,31 @@ impl Env {
             .output()
             .unwrap_or_else(|e| panic!("running xtask: {e}"));
         Run::new(out, t.elapsed())
+    }
+
+    /// Runs the xtask to completion with extra environment variables.
+    pub fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let t = Instant::now();
+        let mut c = self.xtask(args);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap_or_else(|e| panic!("running xtask: {e}"));
+        Run::new(out, t.elapsed())
+    }
+
+    /// Marks every recorded call so far (the log of a later run starts after it).
+    pub fn calls_since(&self, n: usize) -> Vec<Value> {
+        self.calls().into_iter().skip(n).collect()
+    }
+
+    /// Changes a source file of `service` (so its image tag changes and the next deploy rebuilds it).
+    pub fn touch_source(&self, service: &str, text: &str) {
+        std::fs::write(
+            self.root.join(service).join("src/main.rs"),
+            format!("fn main() {{ println!(\"{text}\"); }}\n"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Starts the xtask in the background.

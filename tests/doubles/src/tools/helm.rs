@@ -752,7 +752,9 @@ fn history(a: &Parsed, name: &str) -> Reply {
             .unwrap_or_default()
             .into_iter()
             .map(|x| {
-                json!({"revision": x["revision"], "updated": "2026-01-01T00:00:00Z", "status": x["status"], "chart": x["chart"], "app_version": x["app_version"], "description": x["description"]})
+                // pkg/release/util + cmd history.go releaseInfo: every field a string (possibly empty).
+                let text = |k: &str| x[k].as_str().unwrap_or_default().to_string();
+                json!({"revision": x["revision"], "updated": "2026-01-01T00:00:00Z", "status": text("status"), "chart": text("chart"), "app_version": text("app_version"), "description": text("description")})
             })
             .collect();
         if f == "json" {

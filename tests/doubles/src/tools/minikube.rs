@@ -43,6 +43,19 @@ pub fn run(argv: &[String]) -> Reply {
             Reply::ok(format!("😄  [{profile}] minikube {}\n🏄  Done! kubectl is now configured to use \"{profile}\" cluster\n", s.str("minikube_version")))
         }),
         ["profile", "list", ..] => profile_list(&a),
+        // cmd/minikube/cmd/delete.go: removes the node (a node that is already gone or a driver that does
+        // not answer is only logged) and the profile's files; exit 0.
+        ["delete"] => with_state(|s| {
+            if s.str("cluster") == "missing" {
+                return Reply::ok(format!("🤷  Profile \"{profile}\" not found. Run \"minikube profile list\" to view all profiles.\n"));
+            }
+            s.0["cluster"] = json!("missing");
+            s.0["releases"] = json!({});
+            s.0["objects"] = json!([]);
+            s.0["namespaces"] = json!(["default", "kube-system"]);
+            s.0["images"]["node"] = json!([]);
+            Reply::ok(format!("🔥  Deleting \"{profile}\" in docker ...\n💀  Removed all traces of the \"{profile}\" cluster.\n"))
+        }),
         ["docker-env", ..] => with_state(|s| {
             if s.str("cluster") != "running" {
                 return not_running(&profile);
@@ -56,6 +69,11 @@ pub fn run(argv: &[String]) -> Reply {
         ["update-context"] => with_state(|s| {
             if s.str("cluster") != "running" {
                 return not_running(&profile);
+            }
+            if s.0["kubeconfig_readonly"] == true {
+                // kubeconfig.UpdateEndpoint failing: exit.Error(reason.HostKubeconfigUpdate, ...), exit 38
+                // (reason.ExHostConfig).
+                return Reply::err(38, "❌  Exiting due to HOST_KUBECONFIG_UPDATE: update config: write: open /root/.kube/config: permission denied\n");
             }
             let stale = s.str("kubeconfig") == "Misconfigured";
             s.0["kubeconfig"] = json!("Configured");
