@@ -25,6 +25,8 @@ pub const LOG_ENV: &str = "DOUBLES_LOG";
 pub const STATE_ENV: &str = "DOUBLES_STATE";
 /// Env var naming the real helm binary that `helm template`/`lint` (and upgrade's render check) delegate to.
 pub const REAL_HELM_ENV: &str = "DOUBLES_REAL_HELM";
+/// Env var naming the real kubectl that client-side calls (`--local`, `--dry-run=client`) delegate to.
+pub const REAL_KUBECTL_ENV: &str = "DOUBLES_REAL_KUBECTL";
 /// The tool names the binary answers to.
 pub const TOOLS: [&str; 4] = ["minikube", "helm", "kubectl", "docker"];
 /// Env vars recorded with each call.

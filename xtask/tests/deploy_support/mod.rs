@@ -56,6 +56,7 @@ pub struct Env {
     pub root: PathBuf,
     pub tmp: PathBuf,
     pub real_helm: Option<PathBuf>,
+    pub real_kubectl: Option<PathBuf>,
 }
 
 fn write(p: &Path, text: &str) {
@@ -111,6 +112,7 @@ impl Env {
             root,
             tmp,
             real_helm: None,
+            real_kubectl: None,
             dir,
         };
         env.set_state(|s| s["profile"] = "todo".into());
@@ -135,6 +137,12 @@ impl Env {
         self
     }
 
+    /// Client-side kubectl calls (`label --local`) go to this real kubectl (the double delegates).
+    pub fn with_real_kubectl(mut self, kubectl: Option<PathBuf>) -> Self {
+        self.real_kubectl = kubectl;
+        self
+    }
+
     /// The xtask command with this environment.
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
@@ -156,6 +164,10 @@ impl Env {
         match &self.real_helm {
             Some(h) => c.env("DOUBLES_REAL_HELM", h),
             None => c.env_remove("DOUBLES_REAL_HELM"),
+        };
+        match &self.real_kubectl {
+            Some(k) => c.env("DOUBLES_REAL_KUBECTL", k),
+            None => c.env_remove("DOUBLES_REAL_KUBECTL"),
         };
         c
     }

@@ -58,6 +58,7 @@ pub fn run(argv: &[String]) -> Reply {
             Err(_) => Reply::err(1, format!("Error: strconv.Atoi: parsing {rev:?}: invalid syntax\n")),
         },
         ["uninstall", names @ ..] if !names.is_empty() => uninstall(names),
+        ["test", name] => helm_test(name),
         _ => Reply::err(
             1,
             format!(
@@ -571,6 +572,24 @@ fn rollback(a: &Parsed, m: u32, name: &str, rev: u64) -> Reply {
 fn uninstall(names: &[&str]) -> Reply {
     let mut out = String::new();
     for name in names {
+        // pkg/action/uninstall.go (v3.17.3): the release is marked `uninstalling` and stored before its
+        // resources are deleted; when deleting fails, it stays so ("failed to delete release: %s").
+        let fails = with_state(|s| {
+            let fails = s.0["uninstall_fails"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|r| r == *name));
+            if fails && !s.0["releases"][*name].is_null() {
+                s.0["releases"][*name]["status"] = json!("uninstalling");
+            }
+            fails && !s.0["releases"][*name].is_null()
+        });
+        if fails {
+            return Reply {
+                code: 1,
+                stdout: out,
+                stderr: format!("Error: failed to delete release: {name}\n"),
+            };
+        }
         let gone = with_state(|s| {
             let rel = s.0["releases"]
                 .as_object_mut()
@@ -772,5 +791,31 @@ fn history(a: &Parsed, name: &str) -> Reply {
             ));
         }
         Reply::ok(t)
+    })
+}
+
+/// `helm test R` (pkg/cmd/release_testing.go and its statusPrinter): runs the chart's test hook pods; the
+/// state's `helm_test_fails` lists releases whose test pod fails (`Error: 1 error occurred:\n\t* pod ... failed`).
+fn helm_test(name: &str) -> Reply {
+    with_state(|s| {
+        let r = &s.0["releases"][name];
+        if r.is_null() {
+            return Reply::err(1, "Error: release: not found\n");
+        }
+        let fails = s.0["helm_test_fails"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == name));
+        if fails {
+            return Reply::err(
+                1,
+                format!("Error: 1 error occurred:\n\t* pod {name}-test-health failed\n"),
+            );
+        }
+        Reply::ok(format!(
+            "NAME: {name}\nLAST DEPLOYED: Thu Jan  1 00:00:00 2026\nNAMESPACE: {}\nSTATUS: {}\nREVISION: {}\nTEST SUITE:     {name}-test-health\nLast Started:   Thu Jan  1 00:00:01 2026\nLast Completed: Thu Jan  1 00:00:04 2026\nPhase:          Succeeded\n",
+            r["namespace"].as_str().unwrap_or_default(),
+            r["status"].as_str().unwrap_or_default(),
+            r["revision"]
+        ))
     })
 }

@@ -45,6 +45,10 @@ pub fn run(argv: &[String]) -> Reply {
     if let ["config", rest @ ..] = words.as_slice() {
         return config(rest);
     }
+    if a.on("--local") || a.get("--dry-run").as_deref() == Some("client") {
+        // Client-side only: the real kubectl answers without a cluster.
+        return delegate(argv);
+    }
     let Some(context) = a.get("--context") else {
         return error("the test double refuses calls without --context (the user's current context must never be used)");
     };
@@ -97,6 +101,7 @@ pub fn run(argv: &[String]) -> Reply {
         ["label", "namespace" | "ns" | "namespaces", name, labels @ ..] if !labels.is_empty() => {
             label_namespace(name, labels, a.on("--overwrite"))
         }
+        ["get"] if a.given("--raw") => raw_get(&a.get("--raw").unwrap_or_default()),
         ["get", kinds] => get(&a, &ns, kinds, json_out),
         ["delete", "namespace" | "ns", name] => with_state(|s| {
             let existed = s.has_namespace(name);
@@ -139,6 +144,51 @@ pub fn run(argv: &[String]) -> Reply {
             "unknown command {words:?} in the kubectl test double"
         )),
     }
+}
+
+/// Runs the real kubectl named by DOUBLES_REAL_KUBECTL, stdin passed through (`label --local -f -`).
+fn delegate(argv: &[String]) -> Reply {
+    let Some(real) = std::env::var_os(crate::REAL_KUBECTL_ENV) else {
+        return error("DOUBLES_REAL_KUBECTL is not set: client-side calls need the real kubectl");
+    };
+    match std::process::Command::new(real)
+        .args(argv)
+        .stdin(std::process::Stdio::inherit())
+        .output()
+    {
+        Ok(o) => Reply {
+            code: o.status.code().unwrap_or(1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        },
+        Err(e) => error(&format!("running the real kubectl: {e}")),
+    }
+}
+
+/// `kubectl get --raw /api/v1/namespaces/NS/services/[scheme:]NAME[:port]/proxy/PATH`: the API server's
+/// service proxy. The state's `service_proxy` maps `NAME/PATH` to what the Service answers; a Service with
+/// nothing behind it gets the API server's 503 (k8s.io/apiserver proxy: "no endpoints available for service").
+fn raw_get(raw: &str) -> Reply {
+    let parts: Vec<&str> = raw.trim_start_matches('/').splitn(7, '/').collect();
+    let ["api", "v1", "namespaces", _ns, "services", svc_ref, rest] = parts.as_slice() else {
+        return Reply::err(
+            1,
+            "Error from server (NotFound): the server could not find the requested resource\n",
+        );
+    };
+    let Some(path) = rest.strip_prefix("proxy") else {
+        return Reply::err(
+            1,
+            "Error from server (NotFound): the server could not find the requested resource\n",
+        );
+    };
+    let name = svc_ref.split(':').nth(1).unwrap_or(svc_ref);
+    with_state(|s| {
+        match s.0["service_proxy"][format!("{name}{path}")].as_str() {
+        Some(body) => Reply::ok(body.to_string()),
+        None => Reply::err(1, format!("Error from server (ServiceUnavailable): no endpoints available for service \"{svc_ref}\"\n")),
+    }
+    })
 }
 
 /// `kubectl config ...` on the kubeconfig the double keeps: the user's own context plus the profile's.
