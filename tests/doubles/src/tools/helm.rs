@@ -189,6 +189,13 @@ fn upgrade(a: &Parsed, m: u32, name: &str, chart: &str) -> Reply {
         Err(r) => return r,
     };
     let atomic = a.on("--atomic") || (m >= 4 && a.on("--rollback-on-failure"));
+    // cmd/helm/upgrade.go and install.go (v3.17.3; pkg/cmd in v4.1.4): before the release is touched,
+    // SIGTERM and SIGINT are set to cancel the operation's context ("Release %s has been cancelled.").
+    // SAFETY: the handler only stores to an atomic flag.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
     let chart_dir = std::path::Path::new(chart);
     if !chart_dir.join("Chart.yaml").is_file() {
         return Reply::err(1, format!("Error: path \"{chart}\" not found\n"));
@@ -319,15 +326,6 @@ fn upgrade(a: &Parsed, m: u32, name: &str, chart: &str) -> Reply {
             "history": hist, "pods": pods, "services": services});
         rev
     });
-    if wait {
-        // cmd/helm/upgrade.go and install.go (v3.17.3; pkg/cmd in v4.1.4): SIGTERM and SIGINT cancel the
-        // operation's context; "Release %s has been cancelled." goes to stdout at once.
-        // SAFETY: the handler only stores to an atomic flag.
-        unsafe {
-            libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-            libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        }
-    }
     let ready = !wait || pods == "ready";
     if wait_for(ready, timeout(a), true) {
         let rev_no = rev;
