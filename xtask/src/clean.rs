@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::cli::CleanArgs;
 use crate::context::Context;
 use crate::exit::Failure;
-use crate::pipeline::forward;
+use crate::pipeline::{cluster, forward};
 use crate::process::{interrupt, Call};
 use crate::tools::minikube::{self, ClusterState};
 use crate::tools::{docker, helm, kubectl};
@@ -182,11 +182,13 @@ pub fn cluster_images(images: &[minikube::ListedImage]) -> Vec<String> {
     tags
 }
 
-/// True for `todo-backend:*` / `todo-frontend:*`, with or without a `docker.io/[library/]` prefix.
+/// True for `todo-backend:*` / `todo-frontend:*`, as given or under a name a node's runtime gives it
+/// (`docker.io/[library/]`, cri-o's `localhost/`: see [`minikube::node_names`]).
 pub fn is_ours(tag: &str) -> bool {
     let name = tag
         .strip_prefix("docker.io/library/")
         .or_else(|| tag.strip_prefix("docker.io/"))
+        .or_else(|| tag.strip_prefix("localhost/"))
         .unwrap_or(tag);
     REPOSITORIES.iter().any(|r| {
         name.strip_prefix(r)
@@ -221,13 +223,23 @@ pub fn plan(ctx: &Context, opts: &CleanArgs) -> Result<(Vec<Removal>, Vec<String
     let mut removals = forward_removals(&ctx.root, &ctx.profile);
     let mut notes = Vec::new();
     let sh = ctx.sh()?;
-    let status = ctx.run(&minikube::status(&sh, &ctx.profile))?;
-    let state = minikube::parse_status(status.code, &status.stdout)?;
+    let state = cluster::profile_state(ctx, &sh)?;
     match &state {
         ClusterState::Missing => notes.push(format!(
             "Minikube profile {} does not exist: nothing to remove in a cluster",
             ctx.profile
         )),
+        ClusterState::Unreadable if !opts.cluster => notes.push(format!(
+            "{}. Releases, namespace and cluster images remain until it answers; then run clean again",
+            cluster::unreadable(&ctx.profile)
+        )),
+        ClusterState::Misconfigured if !opts.cluster => notes.push(format!(
+            "the kubeconfig entry of Minikube profile {p} is stale (minikube status: kubeconfig Misconfigured), \
+             so nothing in the cluster can be reached: run `minikube -p {p} update-context` (or `cargo xtask \
+             deploy`, which fixes it and keeps your current context) and clean again",
+            p = ctx.profile
+        )),
+        ClusterState::Unreadable | ClusterState::Misconfigured => {}
         ClusterState::Stopped(host) if !opts.cluster => notes.push(format!(
             "Minikube profile {} is not running (host {host}): releases, namespace and cluster images remain; \
              start it (`minikube start -p {}`) and run clean again, or delete it with `cargo xtask clean --cluster`",
@@ -492,6 +504,7 @@ mod tests {
             "todo-backend:3f9a1c2b7d4e",
             "docker.io/library/todo-frontend:8be0d41f6a93",
             "docker.io/todo-backend:x",
+            "localhost/todo-backend:3f9a1c2b7d4e",
         ] {
             assert!(is_ours(t), "{t}");
         }
@@ -500,6 +513,7 @@ mod tests {
             "postgres:16",
             "docker.io/library/todo:1",
             "registry.k8s.io/pause:3.9",
+            "localhost/other/todo-backend:1",
         ] {
             assert!(!is_ours(t), "{t}");
         }

@@ -1,187 +1,102 @@
-//! `cargo xtask clean` end to end: the real xtask binary against stateful doubles of minikube, helm, kubectl
-//! and docker (shell scripts keeping state in marker files). Outputs follow the real tools' formats
-//! (tests/fixtures/PROVENANCE.md): `minikube status -o json` + exit bitmask/85, `helm status` not-found text,
-//! `kubectl get namespace -o json`, `minikube image ls --format json`, `docker image ls --format '{{json .}}'`.
+//! `cargo xtask clean` end to end: the real xtask binary against the tool doubles of minikube, helm, kubectl
+//! and docker (crate tool-doubles, the same doubles the deploy tests use), set up as a deployed cluster:
+//! both releases, a namespace labelled by deploy, both images loaded into the node and built locally.
+
+mod deploy_support;
 
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-struct Cluster {
-    dir: tempfile::TempDir,
+use deploy_support::{Env, Run};
+use serde_json::json;
+
+/// The profile `todo` runs, with what a deploy leaves behind.
+fn deployed() -> Env {
+    let env = Env::new();
+    env.set_state(|s| {
+        for r in ["todo-backend", "todo-frontend"] {
+            s["releases"][r] = json!({"revision": 1, "status": "deployed", "namespace": "todo",
+                "history": [{"revision": 1, "status": "deployed", "chart": "c-0.1.0", "app_version": "0.1.0", "description": "Install complete"}]});
+        }
+        s["namespaces"] = json!(["default", "kube-system", "todo"]);
+        s["namespace_labels"]["todo"] = json!({"app.kubernetes.io/managed-by": "todo-xtask"});
+        s["images"]["node"] = json!(["todo-backend:3f9a1c2b7d4e", "todo-frontend:8be0d41f6a93"]);
+        s["images"]["local"] = json!([
+            "todo-backend:3f9a1c2b7d4e",
+            "todo-frontend:8be0d41f6a93",
+            "todo-backend:0ld0ld0ld0ld"
+        ]);
+    });
+    env.clear_calls();
+    env
 }
 
-const RUNNING: &str = r#"{"Name":"todo","Host":"Running","Kubelet":"Running","APIServer":"Running","Kubeconfig":"Configured","Worker":false}"#;
-
-impl Cluster {
-    /// A running profile `todo` with both releases, a namespace labelled by deploy, and both images loaded.
-    fn deployed() -> Self {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let c = Self { dir };
-        for m in [
-            "cluster-running",
-            "release-todo-backend",
-            "release-todo-frontend",
-            "ns-todo",
-            "ns-todo-ours",
-        ] {
-            c.mark(m);
-        }
-        for i in ["todo-backend:3f9a1c2b7d4e", "todo-frontend:8be0d41f6a93"] {
-            c.mark(&format!("node-image-{i}"));
-            c.mark(&format!("local-image-{i}"));
-        }
-        c.mark("local-image-todo-backend:0ld0ld0ld0ld");
-        c.install();
-        c
-    }
-
-    fn mark(&self, name: &str) {
-        std::fs::write(self.dir.path().join("state").join(name), "").unwrap_or_else(|e| {
-            std::fs::create_dir_all(self.dir.path().join("state"))
-                .unwrap_or_else(|e| panic!("{e}"));
-            std::fs::write(self.dir.path().join("state").join(name), "")
-                .unwrap_or_else(|e2| panic!("{e} / {e2}"))
-        });
-    }
-
-    fn unmark(&self, name: &str) {
-        let _ = std::fs::remove_file(self.dir.path().join("state").join(name));
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.dir.path().join("state").join(name).exists()
-    }
-
-    fn install(&self) {
-        let st = self.dir.path().join("state");
-        std::fs::create_dir_all(&st).unwrap_or_else(|e| panic!("{e}"));
-        let log = self.dir.path().join("calls.log");
-        let head = format!(
-            "#!/bin/bash\nS='{}'\nprintf '%s\\n' \"$(basename \"$0\") $*\" >> '{}'\n",
-            st.display(),
-            log.display()
-        );
-        let minikube = format!(
-            "{head}\
-            if [ ! -e \"$S/cluster-running\" ] && [ ! -e \"$S/cluster-stopped\" ]; then\n\
-              case \"$*\" in *status*) echo '* Profile \"todo\" not found. Run \"minikube profile list\" to view all profiles.'; exit 85;; esac\n\
-            fi\n\
-            case \"$*\" in\n\
-            *' status -o json') if [ -e \"$S/cluster-running\" ]; then echo -n '{RUNNING}'; exit 0; else echo -n '{{\"Name\":\"todo\",\"Host\":\"Stopped\",\"Kubelet\":\"Stopped\",\"APIServer\":\"Stopped\",\"Kubeconfig\":\"Stopped\",\"Worker\":false}}'; exit 7; fi;;\n\
-            *' image ls --format json') printf '[{{\"id\":\"9f\",\"repoDigests\":[],\"repoTags\":[\"registry.k8s.io/pause:3.10\"],\"size\":\"736000\"}}'; for f in \"$S\"/node-image-*; do [ -e \"$f\" ] || continue; t=${{f##*/node-image-}}; printf ',{{\"id\":\"1a2b3c\",\"repoDigests\":[],\"repoTags\":[\"docker.io/library/%s\"],\"size\":\"38000000\"}}' \"$t\"; done; printf ']\\n';;\n\
-            *' image rm '*) t=\"${{@: -1}}\"; t=${{t#docker.io/library/}}; rm -f \"$S/node-image-$t\"; [ -e \"$S/fail-image-rm\" ] && {{ echo 'X Exiting due to GUEST_IMAGE_REMOVE: remove image: exit status 1' >&2; exit 80; }}; exit 0;;\n\
-            'delete -p todo') rm -f \"$S\"/cluster-* \"$S\"/release-* \"$S\"/ns-* \"$S\"/node-image-*; echo '* Deleting \"todo\" in docker ...'; echo '* Removed all traces of the \"todo\" cluster.';;\n\
-            *) echo \"unexpected minikube call: $*\" >&2; exit 1;;\n\
-            esac\n"
-        );
-        let helm = format!(
-            "{head}\
-            r=\"$2\"\n\
-            case \"$1\" in\n\
-            status) if [ -e \"$S/release-$r\" ]; then echo '{{\"name\":\"'$r'\",\"info\":{{\"status\":\"deployed\"}},\"version\":1,\"namespace\":\"todo\"}}'; else echo 'Error: release: not found' >&2; exit 1; fi;;\n\
-            uninstall) if [ -e \"$S/fail-uninstall-$r\" ]; then echo 'Error: uninstallation completed with 1 error(s): context deadline exceeded' >&2; exit 1; fi; if [ -e \"$S/release-$r\" ]; then rm \"$S/release-$r\"; echo \"release \\\"$r\\\" uninstalled\"; else echo \"Error: uninstall: Release not loaded: $r: release: not found\" >&2; exit 1; fi;;\n\
-            *) echo \"unexpected helm call: $*\" >&2; exit 1;;\n\
-            esac\n"
-        );
-        let kubectl = format!(
-            "{head}\
-            if [ -e \"$S/fail-data-list\" ]; then case \"$*\" in *'get persistentvolumeclaims,secrets'*) echo 'Error from server (Forbidden): persistentvolumeclaims is forbidden: User \"dev\" cannot list resource \"persistentvolumeclaims\"' >&2; exit 1;; esac; fi\n\
-            case \"$*\" in\n\
-            *'get namespace todo -o json') if [ -e \"$S/ns-todo\" ]; then if [ -e \"$S/ns-todo-ours\" ]; then l=',\"app.kubernetes.io/managed-by\":\"todo-xtask\"'; fi; printf '{{\\n    \"apiVersion\": \"v1\",\\n    \"kind\": \"Namespace\",\\n    \"metadata\": {{\\n        \"labels\": {{\"kubernetes.io/metadata.name\":\"todo\"%s}},\\n        \"name\": \"todo\"\\n    }}\\n}}\\n' \"$l\"; else echo 'Error from server (NotFound): namespaces \"todo\" not found' >&2; exit 1; fi;;\n\
-            *'delete namespace todo --ignore-not-found') rm -f \"$S/ns-todo\" \"$S/ns-todo-ours\"; echo 'namespace \"todo\" deleted';;\n\
-            *'get persistentvolumeclaims,secrets -l app.kubernetes.io/instance=todo-backend -o json') printf '{{\n    \"apiVersion\": \"v1\",\n    \"items\": [],\n    \"kind\": \"List\",\n    \"metadata\": {{\n        \"resourceVersion\": \"\"\n    }}\n}}\n';;\n\
-            *) echo \"unexpected kubectl call: $*\" >&2; exit 1;;\n\
-            esac\n"
-        );
-        let docker = format!(
-            "{head}\
-            case \"$*\" in\n\
-            'image ls --format {{{{json .}}}} '*) for f in \"$S\"/local-image-*; do [ -e \"$f\" ] || continue; t=${{f##*/local-image-}}; printf '{{\"Containers\":\"N/A\",\"ID\":\"0f1e2d3c4b5a\",\"Repository\":\"%s\",\"Size\":\"38.2MB\",\"Tag\":\"%s\"}}\\n' \"${{t%%:*}}\" \"${{t#*:}}\"; done;;\n\
-            'image rm '*) rm -f \"$S/local-image-$3\"; echo \"Untagged: $3\";;\n\
-            *) echo \"unexpected docker call: $*\" >&2; exit 1;;\n\
-            esac\n"
-        );
-        let bin = self.dir.path().join("bin");
-        std::fs::create_dir_all(&bin).unwrap_or_else(|e| panic!("{e}"));
-        for (name, text) in [
-            ("minikube", minikube),
-            ("helm", helm),
-            ("kubectl", kubectl),
-            ("docker", docker),
-        ] {
-            write_exe(&bin.join(name), &text);
-        }
-    }
-
-    fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("calls.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn clear_calls(&self) {
-        let _ = std::fs::remove_file(self.dir.path().join("calls.log"));
-    }
-
-    fn root(&self) -> std::path::PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn clean(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let path = format!("{}:/usr/bin:/bin", self.dir.path().join("bin").display());
-        let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        c.arg("clean")
-            .args(args)
-            .env("PATH", path)
-            .env("TODO_WORKSPACE_ROOT", self.root())
-            .env_remove("XTASK_DOCKER")
-            .stdin(Stdio::null());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.output().unwrap_or_else(|e| panic!("running xtask: {e}"))
-    }
+fn clean(env: &Env, args: &[&str]) -> Run {
+    let mut a = vec!["clean"];
+    a.extend_from_slice(args);
+    env.run(&a)
 }
 
-fn write_exe(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .unwrap_or_else(|e| panic!("{e}"));
+fn text(r: &Run) -> String {
+    format!("{}{}", r.stdout, r.stderr)
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Only the calls that change something.
-fn mutating(calls: &[String]) -> Vec<String> {
-    calls
+/// `tool args` of the calls that change something, in order.
+fn mutating(env: &Env) -> Vec<String> {
+    env.calls()
         .iter()
+        .filter(|c| {
+            ["minikube", "helm", "kubectl", "docker"]
+                .iter()
+                .any(|t| c["tool"] == *t)
+        })
+        .map(|c| {
+            let argv: Vec<&str> = c["argv"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str())
+                .collect();
+            format!(
+                "{} {}",
+                c["tool"].as_str().unwrap_or_default(),
+                argv.join(" ")
+            )
+        })
         .filter(|c| {
             c.contains(" uninstall ")
                 || c.contains(" delete ")
                 || c.contains(" rm ")
                 || c.starts_with("minikube delete")
         })
-        .cloned()
+        .collect()
+}
+
+fn node_images(env: &Env) -> Vec<String> {
+    env.state()["images"]["node"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+fn local_images(env: &Env) -> Vec<String> {
+    env.state()["images"]["local"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
         .collect()
 }
 
 #[test]
 fn removes_everything_in_order_then_nothing() {
-    let c = Cluster::deployed();
-    let o = c.clean(&[], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let env = deployed();
+    let o = clean(&env, &[]);
+    o.assert_code(0);
     assert_eq!(
-        mutating(&c.calls()),
+        mutating(&env),
         [
             "helm uninstall todo-frontend --namespace todo --kube-context todo --wait",
             "helm uninstall todo-backend --namespace todo --kube-context todo --wait",
@@ -190,53 +105,59 @@ fn removes_everything_in_order_then_nothing() {
             "minikube -p todo image rm docker.io/library/todo-frontend:8be0d41f6a93",
         ]
     );
+    let st = env.state();
     assert!(
-        !c.has("release-todo-backend")
-            && !c.has("ns-todo")
-            && !c.has("node-image-todo-backend:3f9a1c2b7d4e")
+        st["releases"].as_object().is_some_and(|m| m.is_empty()),
+        "{}",
+        st["releases"]
     );
-    assert!(
-        c.has("local-image-todo-backend:3f9a1c2b7d4e"),
+    assert!(!st["namespaces"].to_string().contains("\"todo\""));
+    assert!(node_images(&env).is_empty(), "{:?}", node_images(&env));
+    assert_eq!(
+        local_images(&env).len(),
+        3,
         "local images stay without --images"
     );
-    assert!(
-        c.has("cluster-running"),
+    assert_eq!(
+        st["cluster"], "running",
         "the profile stays without --cluster"
     );
 
-    c.clear_calls();
-    let again = c.clean(&[], &[]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    env.clear_calls();
+    let again = clean(&env, &[]);
+    again.assert_code(0);
     assert!(
         text(&again).contains("nothing to remove"),
         "{}",
         text(&again)
     );
-    assert!(mutating(&c.calls()).is_empty(), "{:?}", c.calls());
-}
-
-#[test]
-fn namespace_not_made_by_deploy_is_kept() {
-    let c = Cluster::deployed();
-    c.unmark("ns-todo-ours");
-    let o = c.clean(&[], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(c.has("ns-todo"));
+    assert!(mutating(&env).is_empty(), "{:?}", env.calls());
     assert!(
-        !mutating(&c.calls())
-            .iter()
-            .any(|m| m.contains("delete namespace")),
-        "{:?}",
-        c.calls()
+        !env.calls().is_empty(),
+        "nothing was even asked: the call log is broken"
     );
 }
 
 #[test]
+fn namespace_not_made_by_deploy_is_kept() {
+    let env = deployed();
+    env.set_state(|s| s["namespace_labels"]["todo"] = json!({}));
+    clean(&env, &[]).assert_code(0);
+    assert!(env.state()["namespaces"].to_string().contains("\"todo\""));
+    let m = mutating(&env);
+    assert!(
+        m.iter().any(|c| c.contains("uninstall todo-backend")),
+        "{m:?}"
+    );
+    assert!(!m.iter().any(|c| c.contains("delete namespace")), "{m:?}");
+}
+
+#[test]
 fn dry_run_lists_and_changes_nothing() {
-    let c = Cluster::deployed();
-    let o = c.clean(&["--dry-run", "--images"], &[]);
+    let env = deployed();
+    let o = clean(&env, &["--dry-run", "--images"]);
+    o.assert_code(0);
     let out = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{out}");
     for line in [
         "would remove: release todo-frontend (namespace todo)",
         "would remove: release todo-backend (namespace todo)",
@@ -247,16 +168,26 @@ fn dry_run_lists_and_changes_nothing() {
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
-    assert!(mutating(&c.calls()).is_empty(), "{:?}", c.calls());
-    assert!(c.has("release-todo-backend") && c.has("local-image-todo-backend:0ld0ld0ld0ld"));
+    assert!(mutating(&env).is_empty(), "{:?}", env.calls());
+    assert!(
+        env.calls_of("helm")
+            .iter()
+            .any(|c| c.starts_with("status todo-backend")),
+        "the plan was not even read: {:?}",
+        env.calls()
+    );
+    assert_eq!(
+        env.state()["releases"]["todo-backend"]["status"],
+        "deployed"
+    );
+    assert_eq!(local_images(&env).len(), 3);
 }
 
 #[test]
 fn images_flag_removes_local_images_too() {
-    let c = Cluster::deployed();
-    let o = c.clean(&["--images"], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let m = mutating(&c.calls());
+    let env = deployed();
+    clean(&env, &["--images"]).assert_code(0);
+    let m = mutating(&env);
     assert_eq!(
         &m[5..],
         [
@@ -265,36 +196,50 @@ fn images_flag_removes_local_images_too() {
             "docker image rm todo-frontend:8be0d41f6a93",
         ]
     );
+    assert!(local_images(&env).is_empty(), "{:?}", local_images(&env));
 }
 
+/// `helm uninstall` that cannot delete the release's objects leaves it `uninstalling` and says
+/// "failed to delete release" (pkg/action/uninstall.go); the next clean finishes it.
 #[test]
 fn partial_failure_reports_what_remains() {
-    let c = Cluster::deployed();
-    c.mark("fail-uninstall-todo-backend");
-    let o = c.clean(&[], &[]);
+    let env = deployed();
+    env.set_state(|s| s["uninstall_fails"] = json!(["todo-backend"]));
+    let o = clean(&env, &[]);
+    o.assert_code(4);
     let out = text(&o);
-    assert_eq!(o.status.code(), Some(4), "{out}");
-    assert!(out.contains("failed: release todo-backend (namespace todo): Error: uninstallation completed with 1 error(s)"), "{out}");
+    assert!(
+        out.contains(
+            "failed: release todo-backend (namespace todo): Error: failed to delete release: todo-backend"
+        ),
+        "{out}"
+    );
     assert!(
         out.contains("clean left 1 thing(s) behind: release todo-backend (namespace todo)"),
         "{out}"
     );
-    assert!(!c.has("release-todo-frontend"), "the rest still went");
-    c.unmark("fail-uninstall-todo-backend");
-    c.clear_calls();
-    let o = c.clean(&[], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        env.state()["releases"]["todo-frontend"].is_null(),
+        "the rest still went"
+    );
     assert_eq!(
-        mutating(&c.calls()),
+        env.state()["releases"]["todo-backend"]["status"],
+        "uninstalling"
+    );
+    env.set_state(|s| s["uninstall_fails"] = json!([]));
+    env.clear_calls();
+    clean(&env, &[]).assert_code(0);
+    assert_eq!(
+        mutating(&env),
         ["helm uninstall todo-backend --namespace todo --kube-context todo --wait"]
     );
 }
 
 #[test]
 fn cluster_delete_needs_confirmation() {
-    let c = Cluster::deployed();
-    let o = c.clean(&["--cluster"], &[]);
-    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let env = deployed();
+    let o = clean(&env, &["--cluster"]);
+    o.assert_code(4);
     assert!(
         text(&o).contains(
             "refusing to delete Minikube profile todo and everything in it without confirmation"
@@ -302,13 +247,13 @@ fn cluster_delete_needs_confirmation() {
         "{}",
         text(&o)
     );
-    assert!(mutating(&c.calls()).is_empty(), "{:?}", c.calls());
-    let o = c.clean(&["--cluster", "--yes"], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(mutating(&c.calls()), ["minikube delete -p todo"]);
-    c.clear_calls();
-    let o = c.clean(&["--cluster"], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(mutating(&env).is_empty(), "{:?}", env.calls());
+    clean(&env, &["--cluster", "--yes"]).assert_code(0);
+    assert_eq!(mutating(&env), ["minikube delete -p todo"]);
+    assert_eq!(env.state()["cluster"], "missing");
+    env.clear_calls();
+    let o = clean(&env, &["--cluster"]);
+    o.assert_code(0);
     assert!(
         text(&o).contains("Minikube profile todo does not exist"),
         "{}",
@@ -318,17 +263,20 @@ fn cluster_delete_needs_confirmation() {
 
 #[test]
 fn stopped_cluster_says_what_remains() {
-    let c = Cluster::deployed();
-    c.unmark("cluster-running");
-    c.mark("cluster-stopped");
-    let o = c.clean(&[], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let env = deployed();
+    env.set_state(|s| s["cluster"] = "stopped".into());
+    let o = clean(&env, &[]);
+    o.assert_code(0);
     assert!(
         text(&o).contains("releases, namespace and cluster images remain"),
         "{}",
         text(&o)
     );
-    assert!(mutating(&c.calls()).is_empty());
+    assert!(mutating(&env).is_empty());
+    assert!(env
+        .calls_of("minikube")
+        .iter()
+        .any(|c| c.contains("status")));
 }
 
 /// A pid file that no live xtask holds the lock of (its deploy ended or crashed) is stale: removed, and the
@@ -336,8 +284,8 @@ fn stopped_cluster_says_what_remains() {
 /// case, a forward supervised by `deploy --keep-forward`, is in deploy_pipeline.rs.
 #[test]
 fn pid_file_without_a_supervisor_is_removed_and_nothing_is_signalled() {
-    let c = Cluster::deployed();
-    let cache = c.root().join(".cache/xtask");
+    let env = deployed();
+    let cache = env.root.join(".cache/xtask");
     std::fs::create_dir_all(&cache).unwrap_or_else(|e| panic!("{e}"));
     // What a crashed deploy could leave: a pid (now some other process, in its own group) and its lock file.
     let mut other = Command::new("sh")
@@ -350,8 +298,8 @@ fn pid_file_without_a_supervisor_is_removed_and_nothing_is_signalled() {
         .unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(cache.join("forward-todo.lock"), "").unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(cache.join("forward-todo.backend.pid"), "1\n").unwrap_or_else(|e| panic!("{e}"));
-    let o = c.clean(&[], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = clean(&env, &[]);
+    o.assert_code(0);
     let out = text(&o);
     assert!(out.contains("removed: stale pid file"), "{out}");
     assert!(!out.contains("removed: port-forward"), "{out}");
@@ -372,42 +320,53 @@ fn pid_file_without_a_supervisor_is_removed_and_nothing_is_signalled() {
 
 #[test]
 fn missing_minikube_is_a_prerequisite_with_its_fix() {
-    let c = Cluster::deployed();
-    std::fs::remove_file(c.dir.path().join("bin/minikube")).unwrap_or_else(|e| panic!("{e}"));
-    let o = c.clean(&[], &[]);
+    let env = deployed();
+    std::fs::remove_file(env.bin.join("minikube")).unwrap_or_else(|e| panic!("{e}"));
+    let o = clean(&env, &[]);
+    o.assert_code(3);
     let out = text(&o);
-    assert_eq!(o.status.code(), Some(3), "{out}");
     assert!(
         out.contains("minikube not found on PATH: install minikube (https://minikube.sigs.k8s.io/docs/start/)"),
         "{out}"
     );
     assert!(!out.contains("os error"), "{out}");
     assert!(
-        c.calls().iter().all(|l| !l.contains("uninstall")),
+        env.calls_of("helm")
+            .iter()
+            .all(|l| !l.contains("uninstall")),
         "nothing removed"
+    );
+    assert_eq!(
+        env.state()["releases"]["todo-backend"]["status"],
+        "deployed"
     );
 }
 
 /// When clean cannot tell whether the namespace holds the bundled database's data, it keeps the namespace.
 #[test]
 fn a_namespace_whose_data_cannot_be_listed_is_kept() {
-    let c = Cluster::deployed();
-    c.mark("fail-data-list");
-    let o = c.clean(&[], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let env = deployed();
+    env.set_state(|s| s["forbidden_kinds"] = json!(["persistentvolumeclaims"]));
+    let r = clean(&env, &[]);
+    r.assert_code(0);
     assert!(
-        text(&o).contains("could not list the bundled database's data"),
+        text(&r).contains("could not list the bundled database's data"),
         "{}",
-        text(&o)
+        text(&r)
     );
     assert!(
-        c.has("ns-todo"),
+        env.state()["namespaces"].to_string().contains("\"todo\""),
         "the namespace went without knowing what was in it"
     );
     assert!(
-        !c.calls().iter().any(|l| l.contains("delete namespace")),
+        mutating(&env)
+            .iter()
+            .all(|c| !c.contains("delete namespace")),
         "{:?}",
-        c.calls()
+        mutating(&env)
     );
-    assert!(!c.has("release-todo-backend"), "the releases still go");
+    assert!(
+        env.state()["releases"]["todo-backend"].is_null(),
+        "the releases still go"
+    );
 }

@@ -1,66 +1,60 @@
-//! `cargo xtask diagnose` end to end: the real xtask binary against a kubectl double that answers the
-//! recorded real-format `kubectl get -o json` of each failure class (tests/fixtures/kubectl/release-*.json).
+//! `cargo xtask diagnose` end to end: the real xtask binary against the tool doubles (crate tool-doubles),
+//! whose kubectl answers `kubectl get <kinds> -o json` with a recorded real-format capture of each failure
+//! class (tests/fixtures/kubectl/release-*.json) and `logs` with canned lines.
+
+mod deploy_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubectl");
+use deploy_support::Env;
 
-/// A kubectl double: logs each call, answers `get <kinds>` with a fixture, `logs` with canned lines.
+/// The doubles with the namespace's objects taken from `fixture` and `logs` as every container's log.
 struct Double {
-    dir: tempfile::TempDir,
+    env: Env,
 }
 
 impl Double {
     fn new(fixture: &str, logs: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let script = format!(
-            "#!/bin/sh\nprintf '%s\\n' \"kubectl $*\" >> '{log}'\n\
-             case \"$*\" in\n\
-             *\" get pods,deployments,services,endpoints,endpointslices,persistentvolumeclaims,events -o json\"*) cat '{fixtures}/{fixture}' ;;\n\
-             *\" logs \"*\"--previous\"*) printf '%s' '{logs}' ;;\n\
-             *) echo \"error: the kubectl double has no answer for: $*\" >&2; exit 1 ;;\n\
-             esac\n",
-            log = dir.path().join("calls.log").display(),
-            fixtures = FIXTURES,
-        );
-        write_exe(&dir.path().join("kubectl"), &script);
-        Self { dir }
+        let env = Env::new();
+        env.set_state(|s| {
+            s["objects_fixture"] = format!("kubectl/{fixture}").into();
+            s["crash_logs"] = logs.into();
+        });
+        env.clear_calls();
+        Self { env }
     }
 
+    /// Every call, as `tool argv...`.
     fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("calls.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
+        self.env
+            .calls()
+            .iter()
+            .map(|c| {
+                let argv: Vec<&str> = c["argv"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str())
+                    .collect();
+                format!(
+                    "{} {}",
+                    c["tool"].as_str().unwrap_or_default(),
+                    argv.join(" ")
+                )
+            })
             .collect()
     }
 
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let path = format!(
-            "{}:{}",
-            self.dir.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        c.args(args)
-            .env("PATH", path)
-            .env_remove("OPENAI_API_KEY")
-            .stdin(std::process::Stdio::null());
+        let mut c = self.env.xtask(args);
         for (k, v) in env {
             c.env(k, v);
         }
         c.output().unwrap_or_else(|e| panic!("running xtask: {e}"))
     }
-}
-
-fn write_exe(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn text(o: &Output) -> String {
@@ -159,7 +153,8 @@ fn crash_loop_shows_previous_logs() {
 
 #[test]
 fn unreachable_cluster_is_a_prerequisite_error() {
-    let d = Double::new("does-not-exist.json", "");
+    let d = Double::new("release-healthy.json", "");
+    d.env.set_state(|s| s["cluster"] = "stopped".into());
     let o = d.run(&["diagnose"], &[]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(
@@ -172,7 +167,7 @@ fn unreachable_cluster_is_a_prerequisite_error() {
 #[test]
 fn missing_kubectl_is_a_prerequisite_with_its_fix() {
     let d = Double::new("release-healthy.json", "");
-    std::fs::remove_file(d.dir.path().join("kubectl")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(d.env.bin.join("kubectl")).unwrap_or_else(|e| panic!("{e}"));
     let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = empty.path().display().to_string();
     let o = d.run(&["diagnose"], &[("PATH", &path)]);
@@ -259,13 +254,9 @@ fn fake_openai_tls(ca_file: &Path) -> (String, std::thread::JoinHandle<String>) 
     (format!("https://localhost:{port}/v1"), handle)
 }
 
-/// A PATH with only the kubectl double (and the `cat` it uses): no curl, nothing else.
+/// A PATH with only the tool doubles: no curl, nothing else.
 fn path_without_curl(d: &Double) -> String {
-    let cat = d.dir.path().join("cat");
-    if !cat.exists() {
-        std::os::unix::fs::symlink("/bin/cat", &cat).unwrap_or_else(|e| panic!("{e}"));
-    }
-    d.dir.path().display().to_string()
+    d.env.bin.display().to_string()
 }
 
 #[test]
@@ -332,7 +323,7 @@ fn explain_over_https_trusts_the_platform_store_and_needs_no_curl() {
         "release-crash-loop.json",
         "connecting to postgres://todo:hunter2-secret@10.96.0.12:5432/todo\n",
     );
-    let ca = d.dir.path().join("ca.pem");
+    let ca = d.env.dir.path().join("ca.pem");
     let (base, server) = fake_openai_tls(&ca);
     let key = "sk-x-0123456789abcdef";
     let path = path_without_curl(&d);
@@ -380,7 +371,7 @@ fn explain_over_https_trusts_the_platform_store_and_needs_no_curl() {
 #[test]
 fn explain_over_https_refuses_a_certificate_nobody_trusts() {
     let d = Double::new("release-oom-killed.json", "");
-    let ca = d.dir.path().join("ca.pem");
+    let ca = d.env.dir.path().join("ca.pem");
     let (base, server) = fake_openai_tls(&ca);
     let path = path_without_curl(&d);
     let o = d.run(

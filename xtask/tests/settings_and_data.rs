@@ -220,8 +220,9 @@ fn clean_keeps_the_database_and_purge_data_removes_it_after_asking() {
         [PG_SECRET, PVC],
         "only the data outlives clean: {left:?}"
     );
+    // kubectl lists `get persistentvolumeclaims,secrets` kind by kind, in the order asked for.
     assert!(
-        run.stdout.contains("kept the bundled database's data in namespace todo: secret todo-backend-postgresql, pvc data-todo-backend-postgresql-0")
+        run.stdout.contains("kept the bundled database's data in namespace todo: pvc data-todo-backend-postgresql-0, secret todo-backend-postgresql")
             && run.stdout.contains("cargo xtask clean --purge-data")
             && run.stdout.contains("kept namespace todo"),
         "{}",

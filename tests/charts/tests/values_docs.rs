@@ -23,13 +23,15 @@ fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
     }
 }
 
-/// Walks the schema beside the values: reports schema properties missing from values.yaml, and objects
-/// whose schema lets unknown keys through.
+/// Walks the schema beside the values: reports schema properties missing from values.yaml (unless
+/// `items_only`: an array item's schema, whose properties values.yaml need not show), and objects whose
+/// schema lets unknown keys through.
 fn walk(
     root: &Value,
     schema: &Value,
     values: Option<&Value>,
     path: &str,
+    items_only: bool,
     problems: &mut Vec<String>,
 ) {
     let schema = resolve(root, schema);
@@ -51,10 +53,10 @@ fn walk(
     for (key, sub) in props {
         let at = format!("{path}.{key}");
         let value = values.and_then(|v| v.get(key));
-        if value.is_none() && at != ".global" {
+        if value.is_none() && at != ".global" && !items_only {
             problems.push(format!("{at}: in the schema but not in values.yaml"));
         }
-        walk(root, sub, value, &at, problems);
+        walk(root, sub, value, &at, items_only, problems);
     }
 }
 
@@ -63,18 +65,20 @@ fn values_yaml_shows_every_setting_and_the_schema_is_strict_everywhere() {
     for chart in ["backend", "frontend"] {
         let (schema, values) = load(chart);
         let mut problems = Vec::new();
-        walk(&schema, &schema, Some(&values), "", &mut problems);
+        walk(&schema, &schema, Some(&values), "", false, &mut problems);
         for item in ["imagePullSecrets", "tolerations"] {
             let items = resolve(&schema, &schema["properties"][item])
                 .get("items")
                 .cloned()
                 .unwrap_or_default();
+            // The item schema must be strict at every level too: its problems count.
             walk(
                 &schema,
                 &items,
                 None,
                 &format!(".{item}[]"),
-                &mut Vec::new(),
+                true,
+                &mut problems,
             );
             if items.get("additionalProperties") != Some(&Value::Bool(false)) {
                 problems.push(format!(".{item}[]: additionalProperties is not false"));
@@ -82,4 +86,23 @@ fn values_yaml_shows_every_setting_and_the_schema_is_strict_everywhere() {
         }
         assert!(problems.is_empty(), "{chart}: {problems:#?}");
     }
+}
+
+/// The walk reports what is wrong inside an array's item schema (it did not: those problems were dropped).
+#[test]
+fn problems_inside_item_schemas_are_reported() {
+    let schema = serde_json::json!({
+        "type": "object", "additionalProperties": false,
+        "properties": {"tolerations": {"type": "array", "items": {
+            "type": "object", "additionalProperties": false,
+            "properties": {"key": {"type": "string"}, "extra": {"type": "object", "properties": {"a": {"type": "string"}}}}
+        }}}
+    });
+    let items = schema["properties"]["tolerations"]["items"].clone();
+    let mut problems = Vec::new();
+    walk(&schema, &items, None, ".tolerations[]", true, &mut problems);
+    assert_eq!(
+        problems,
+        [".tolerations[].extra: additionalProperties is not false"]
+    );
 }

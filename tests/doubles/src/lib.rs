@@ -3,9 +3,12 @@
 //! One multi-call binary, `tool-double`, dispatches on the name it is called by: tests put symlinks named
 //! `minikube`, `helm`, `kubectl` and `docker` first on PATH ([`install`]). Each call is appended to the log
 //! file named by `DOUBLES_LOG` (argv, selected env, pid); cluster state lives in the JSON file named by
-//! `DOUBLES_STATE`. Answers are real-format outputs from the fixtures in `xtask/tests/fixtures`
-//! (see PROVENANCE.md there), with the same exit codes as the real tools.
+//! `DOUBLES_STATE`. Every argv is first parsed against the real tool's flag set ([`spec`]): an unknown flag
+//! fails as it does with the real tool. Answers are real-format outputs from the fixtures in
+//! `xtask/tests/fixtures` (see PROVENANCE.md there), with the same exit codes as the real tools; each
+//! behaviour taken from a tool's source names the file and version in a comment.
 
+pub mod spec;
 pub mod state;
 pub mod tools;
 
@@ -22,6 +25,8 @@ pub const LOG_ENV: &str = "DOUBLES_LOG";
 pub const STATE_ENV: &str = "DOUBLES_STATE";
 /// Env var naming the real helm binary that `helm template`/`lint` (and upgrade's render check) delegate to.
 pub const REAL_HELM_ENV: &str = "DOUBLES_REAL_HELM";
+/// Env var naming the real kubectl that client-side calls (`--local`, `--dry-run=client`) delegate to.
+pub const REAL_KUBECTL_ENV: &str = "DOUBLES_REAL_KUBECTL";
 /// The tool names the binary answers to.
 pub const TOOLS: [&str; 4] = ["minikube", "helm", "kubectl", "docker"];
 /// Env vars recorded with each call.
@@ -43,10 +48,11 @@ pub fn install(binary: &Path, dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Appends one call record to the log.
-pub fn record(tool: &str, argv: &[String], extra: Value) {
+/// Appends one call record to the log. A log that cannot be written fails the call (a test that only checks a
+/// call did *not* happen must not pass on an empty log).
+pub fn record(tool: &str, argv: &[String], extra: Value) -> Result<(), String> {
     let Some(path) = std::env::var_os(LOG_ENV) else {
-        return;
+        return Ok(());
     };
     let env: serde_json::Map<String, Value> = RECORDED_ENV
         .iter()
@@ -54,23 +60,45 @@ pub fn record(tool: &str, argv: &[String], extra: Value) {
         .collect();
     let line =
         json!({"tool": tool, "argv": argv, "env": env, "pid": std::process::id(), "extra": extra});
-    if let Ok(mut f) = std::fs::OpenOptions::new()
+    let shown = Path::new(&path).display().to_string();
+    let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)
-    {
-        let _ = f.lock();
-        let _ = writeln!(f, "{line}");
+        .open(&path)
+        .map_err(|e| format!("tool-double: cannot open the call log {shown}: {e}"))?;
+    f.lock()
+        .map_err(|e| format!("tool-double: cannot lock the call log {shown}: {e}"))?;
+    writeln!(f, "{line}")
+        .map_err(|e| format!("tool-double: cannot write the call log {shown}: {e}"))
+}
+
+/// [`record`] for what a double notes while it answers (a failure to write panics: the call must fail).
+pub fn note(tool: &str, argv: &[String], extra: Value) {
+    if let Err(e) = record(tool, argv, extra) {
+        panic!("{e}");
     }
 }
 
-/// Reads the call log: one JSON object per call.
+/// Reads the call log: one JSON object per call (none when no call was made yet).
 pub fn read_log(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    // Shared lock: a double appending right now (exclusive lock) has written its whole line first.
+    let text = std::fs::File::open(path).and_then(|mut f| {
+        f.lock_shared()?;
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut f, &mut t)?;
+        Ok(t)
+    });
+    match text {
+        Ok(text) => text
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{}: bad line {l:?}: {e}", path.display()))
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("reading the call log {}: {e}", path.display()),
+    }
 }
 
 /// The fixtures directory (real tool outputs).
@@ -78,9 +106,17 @@ pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../xtask/tests/fixtures")
 }
 
-/// A fixture's text.
+/// A fixture's text; a fixture that is missing is a broken double, never an empty answer.
 pub fn fixture(rel: &str) -> String {
-    std::fs::read_to_string(fixtures_dir().join(rel)).unwrap_or_default()
+    let p = fixtures_dir().join(rel);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("tool-double: fixture {}: {e}", p.display()))
+}
+
+/// A fixture parsed as JSON.
+pub fn fixture_json(rel: &str) -> Value {
+    serde_json::from_str(&fixture(rel))
+        .unwrap_or_else(|e| panic!("tool-double: fixture {rel}: {e}"))
 }
 
 /// What a double call produces.
@@ -113,62 +149,15 @@ impl Reply {
     }
 }
 
-/// Value of `--flag V` or `--flag=V` in argv.
-pub fn flag(argv: &[String], names: &[&str]) -> Option<String> {
-    for (i, a) in argv.iter().enumerate() {
-        for n in names {
-            if a == n {
-                return argv.get(i + 1).cloned();
-            }
-            if let Some(v) = a.strip_prefix(&format!("{n}=")) {
-                return Some(v.to_string());
-            }
-        }
+impl From<spec::Refusal> for Reply {
+    fn from(r: spec::Refusal) -> Self {
+        Reply::err(r.code, r.stderr)
     }
-    None
-}
-
-/// Positional arguments (flags and their values removed); `with_value` lists flags that take a value.
-pub fn positionals(argv: &[String], with_value: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut skip = false;
-    for a in argv {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if a.starts_with('-') {
-            if !a.contains('=') && with_value.contains(&a.as_str()) {
-                skip = true;
-            }
-            continue;
-        }
-        out.push(a.clone());
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn argv(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
-    }
-
-    #[test]
-    fn flags_and_positionals() {
-        let a = argv("--context todo -n ns get pods -l app=x -o json");
-        assert_eq!(flag(&a, &["--context"]).as_deref(), Some("todo"));
-        assert_eq!(
-            flag(&argv("--wait=watcher"), &["--wait"]).as_deref(),
-            Some("watcher")
-        );
-        assert_eq!(
-            positionals(&a, &["--context", "-n", "-l", "-o"]),
-            ["get", "pods"]
-        );
-    }
 
     #[test]
     fn state_keeps_defaults_for_missing_keys() {
@@ -177,5 +166,15 @@ mod tests {
         assert_eq!(s.str("helm_version"), "v3.17.3");
         assert!(s.images("local").is_empty());
         assert_eq!(State::parse(b"not json").str("cluster"), "running");
+    }
+
+    #[test]
+    fn a_log_that_cannot_be_written_fails_the_call() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // A directory where the log file should be: opening it for append fails.
+        std::env::set_var(LOG_ENV, dir.path());
+        let r = record("helm", &["version".into()], Value::Null);
+        std::env::remove_var(LOG_ENV);
+        assert!(r.is_err_and(|e| e.contains("cannot open the call log")));
     }
 }

@@ -10,7 +10,11 @@ fn main() {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    tool_doubles::record(&tool, &argv, serde_json::Value::Null);
+    if let Err(e) = tool_doubles::record(&tool, &argv, serde_json::Value::Null) {
+        // EX_IOERR: the test's log is broken; a call that cannot be recorded must not look like a success.
+        eprintln!("{e}");
+        std::process::exit(74);
+    }
     let reply = match tool.as_str() {
         "minikube" => tool_doubles::tools::minikube::run(&argv),
         "helm" => tool_doubles::tools::helm::run(&argv),

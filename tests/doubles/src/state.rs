@@ -12,14 +12,23 @@ pub struct State(pub Value);
 impl Default for State {
     fn default() -> Self {
         Self(json!({
-            "cluster": "running",          // running | stopped | missing
-            "runtime": "docker",           // docker | containerd
+            "cluster": "running",          // running | stopped | missing | unreadable (status `null`)
+            "runtime": "docker",           // docker | containerd | crio
+            "minikube_version": "v1.38.1",
+            "kubeconfig": "Configured",    // Configured | Misconfigured (status bit 4: stale endpoint)
+            "current_context": "user-own-context", // the user's kubeconfig current-context ("" = unset)
             "helm_version": "v3.17.3",
             "docker_daemon": true,
+            "docker_version": "20.10.24+dfsg1", // 20.10.x: built-in BuildKit; 23+: needs buildx
+            "buildx": null,                // buildx plugin version, null = not installed
+            "buildx_builders": {},         // non-default builder name -> driver (e.g. docker-container)
             "images": {"local": [], "node": []},
+            "image_load_drops": [],        // repositories `minikube image load` never gets onto the node
             "releases": {},
             "namespaces": ["default", "kube-system"],
-            "pods": "ready",               // ready | crashloop
+            "pods": "ready",               // next upgrade's pods: ready | crashloop | unready
+            "rollback_pods": null,         // pods of a rolled-back revision, when they differ from its own
+            "helm_rollback_ms": 0,         // how long helm's own rollback/uninstall after a failure takes
             "crash_logs": "Error: DATABASE_URL must be set\n",
             "build_delay_ms": 0,
             "forward_targets": {},         // service -> "127.0.0.1:port"
@@ -149,6 +158,13 @@ impl State {
         deleted
     }
 
+    /// True when namespace `ns` exists.
+    pub fn has_namespace(&self, ns: &str) -> bool {
+        self.0["namespaces"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|n| n == ns))
+    }
+
     /// Releases by name.
     pub fn releases(&self) -> BTreeMap<String, Value> {
         self.0["releases"]
@@ -158,32 +174,35 @@ impl State {
     }
 }
 
-/// Runs `f` on the state with the file locked; writes it back afterwards.
+/// Runs `f` on the state with the file locked; writes it back afterwards. A state file that cannot be read
+/// or written is a broken test setup: the double panics (the call fails) instead of answering from defaults.
 pub fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let Some(path) = std::env::var_os(crate::STATE_ENV) else {
         let mut s = State::default();
         return f(&mut s);
     };
-    let file = std::fs::OpenOptions::new()
+    let shown = std::path::Path::new(&path).display().to_string();
+    let fail = |what: &str, e: std::io::Error| -> ! { panic!("tool-double: {what} {shown}: {e}") };
+    let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&path);
-    let Ok(mut file) = file else {
-        let mut s = State::default();
-        return f(&mut s);
-    };
-    let _ = file.lock();
+        .open(&path)
+        .unwrap_or_else(|e| fail("opening the state", e));
+    file.lock().unwrap_or_else(|e| fail("locking the state", e));
     let mut buf = Vec::new();
-    let _ = file.read_to_end(&mut buf);
+    file.read_to_end(&mut buf)
+        .unwrap_or_else(|e| fail("reading the state", e));
     let mut st = State::parse(&buf);
     let before = st.0.clone();
     let out = f(&mut st);
     if st.0 != before {
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = file.write_all(&serde_json::to_vec_pretty(&st.0).unwrap_or_default());
+        let bytes = serde_json::to_vec_pretty(&st.0).unwrap_or_default();
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(&bytes))
+            .unwrap_or_else(|e| fail("writing the state", e));
     }
     let _ = file.unlock();
     out

@@ -199,19 +199,77 @@ fn serve(
 mod tests {
     use super::*;
 
+    /// One HTTP/1.1 request to the running fake; its status code and JSON body.
+    fn request(api: &ReadOnlyApi, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let mut s = TcpStream::connect(("127.0.0.1", api.port())).expect("connect to the fake API");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send the request");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("read the answer");
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("a status line");
+        let json = text
+            .split_once("\r\n\r\n")
+            .and_then(|(_, b)| serde_json::from_str(b).ok())
+            .expect("a JSON body");
+        (code, json)
+    }
+
     #[test]
     fn serves_discovery_objects_and_refuses_writes() {
         let mut objects = BTreeMap::new();
-        objects.insert(secret_path("todo", "s"), json!({"kind": "Secret"}));
-        let (code, _) = route("/api/v1/namespaces/todo/secrets/s?x=1", &objects);
-        assert_eq!(code, 200);
-        let (code, list) = route("/api/v1/namespaces/todo/secrets", &objects);
+        let secret = json!({"kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "djE="}});
+        objects.insert(secret_path("todo", "s"), secret.clone());
+        let api = ReadOnlyApi::start(objects).expect("start the fake API");
+        let (code, got) = request(&api, "GET", "/api/v1/namespaces/todo/secrets/s?x=1", "");
+        assert_eq!((code, got), (200, secret.clone()));
+        let (code, list) = request(&api, "GET", "/api/v1/namespaces/todo/secrets", "");
         assert_eq!(
             (code, list["items"].as_array().map(Vec::len)),
             (200, Some(0))
         );
-        assert_eq!(route("/api/v1/namespaces/todo/secrets/t", &objects).0, 404);
-        assert_eq!(route("/apis/apps/v1", &objects).0, 200);
-        assert_eq!(route("/apis/networking.k8s.io/v1", &objects).0, 200);
+        assert_eq!(
+            request(&api, "GET", "/api/v1/namespaces/todo/secrets/t", "").0,
+            404
+        );
+        assert_eq!(request(&api, "GET", "/apis/apps/v1", "").0, 200);
+        assert_eq!(
+            request(&api, "GET", "/apis/networking.k8s.io/v1", "").0,
+            200
+        );
+        // Every write is refused, and the object it aimed at is unchanged afterwards.
+        let changed = json!({"kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "djI="}});
+        for method in ["POST", "PUT", "PATCH", "DELETE"] {
+            let path = if method == "POST" {
+                "/api/v1/namespaces/todo/secrets"
+            } else {
+                "/api/v1/namespaces/todo/secrets/s"
+            };
+            let (code, status) = request(&api, method, path, &changed.to_string());
+            assert_eq!(
+                (code, status["code"].clone()),
+                (405, json!(405)),
+                "{method}"
+            );
+        }
+        assert_eq!(
+            request(&api, "GET", "/api/v1/namespaces/todo/secrets/s", "").1,
+            secret,
+            "a write changed the object"
+        );
+        let seen = api.requests();
+        for method in ["POST", "PUT", "PATCH", "DELETE"] {
+            assert!(
+                seen.iter().any(|r| r.starts_with(&format!("{method} "))),
+                "{method} not recorded: {seen:?}"
+            );
+        }
     }
 }

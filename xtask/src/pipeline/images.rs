@@ -136,7 +136,8 @@ impl Step for Images {
             .map(|i| {
                 let (_, dockerfile, _) = SERVICES[*i];
                 let image = st.images[*i].reference();
-                let build = docker::build(&sh, &ctx.root, dockerfile, &image, &labels);
+                let builder = st.builder.unwrap_or(docker::Builder::BuiltIn);
+                let build = docker::build(&sh, &ctx.root, dockerfile, &image, &labels, builder);
                 (*i, in_target_daemon(build, st))
             })
             .collect();

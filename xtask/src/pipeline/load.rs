@@ -52,6 +52,7 @@ impl Step for Load {
     fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {
         let missing = missing_on_node(ctx, st)?;
         let sh = ctx.sh()?;
+        let p = &ctx.profile;
         for r in &missing {
             rep.note(self.name(), &format!("loading {r}"));
             let out = ctx.run(&minikube::image_load(&sh, &ctx.profile, r))?;
@@ -64,6 +65,29 @@ impl Step for Load {
             }
             if let Some(i) = st.images.iter_mut().find(|i| &i.reference() == r) {
                 i.loaded = true;
+            }
+        }
+        // `minikube image load` succeeds even when the image never reached the node: machine.DoLoadImages
+        // (pkg/minikube/machine/cache_images.go, v1.30 to v1.38) only logs a node it could not load into ("Live
+        // pushes are not considered a failure"). Without this check the release fails a step later with
+        // ErrImagePull on docker.io/library/<image>.
+        if st.cluster_up && !ctx.dry_run {
+            let still = missing_on_node(ctx, st)?;
+            if !still.is_empty() {
+                let cmds: Vec<String> = still
+                    .iter()
+                    .map(|r| format!("`minikube -p {p} image load {r}`"))
+                    .collect();
+                return Err(Failure::step(format!(
+                    "{} exited 0, but {} not on the node (`minikube -p {p} image ls` does not list {}): minikube \
+                     does not fail a load that did not reach a node, it only logs it. See why with the same \
+                     command plus `--alsologtostderr -v=2` (often a full disk: `minikube -p {p} ssh -- df -h /var`), \
+                     then deploy again",
+                    cmds.join(" and "),
+                    if still.len() == 1 { "the image is" } else { "the images are" },
+                    still.join(", ")
+                ))
+                .into());
             }
         }
         Ok(format!("loaded {}", missing.join(", ")))

@@ -1,7 +1,7 @@
 //! The deploy pipeline: typed steps (name, check, run) in a fixed order, with exit codes per failure kind.
 
 mod build_errors;
-mod cluster;
+pub mod cluster;
 pub mod forward;
 pub mod images;
 pub mod load;
@@ -21,6 +21,7 @@ use crate::context::Context;
 use crate::exit::{Failure, Reported};
 use crate::process::interrupt;
 use crate::progress::{Budget, Outcome, Reporter};
+use crate::tools::docker::Builder;
 use crate::tools::helm::Flavor;
 use crate::tools::minikube::Runtime;
 
@@ -77,6 +78,8 @@ pub struct State {
     pub args: DeployArgs,
     /// Helm 3 or 4, from preflight.
     pub helm: Option<Flavor>,
+    /// How docker builds with BuildKit, from preflight.
+    pub builder: Option<Builder>,
     /// The node's container runtime, from the cluster step.
     pub runtime: Option<Runtime>,
     /// Environment pointing docker at Minikube's daemon (Docker runtime only).
@@ -107,6 +110,7 @@ impl State {
         Self {
             args: args.clone(),
             helm: None,
+            builder: None,
             runtime: None,
             docker_env: BTreeMap::new(),
             cluster_up: true,

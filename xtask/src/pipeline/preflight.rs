@@ -63,10 +63,20 @@ pub enum Finding {
     Ok(Version),
 }
 
+/// What the buildx check of a docker CLI 23+ found: its version and whether `docker buildx version` worked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildxCheck {
+    /// The docker client's version.
+    pub client: Version,
+    /// Err: why `docker buildx version` failed.
+    pub plugin: Result<(), String>,
+}
+
 /// Turns the answers into a problem list (empty when all is fine).
 pub fn problems(
     findings: &[(Tool, Finding)],
     docker_daemon: Option<Result<(), String>>,
+    buildx: Option<&BuildxCheck>,
 ) -> Vec<String> {
     let mut out = Vec::new();
     for (t, f) in findings {
@@ -86,6 +96,21 @@ pub fn problems(
     if let Some(Err(e)) = docker_daemon {
         out.push(format!(
             "docker daemon not reachable ({e}): start it (`sudo systemctl start docker`, or run `dockerd` as root)"
+        ));
+    }
+    if let Some(BuildxCheck {
+        client,
+        plugin: Err(e),
+    }) = buildx
+    {
+        // docker/cli v23+ cmd/docker/builder.go: with DOCKER_BUILDKIT=1 and no working buildx plugin every
+        // build fails ("BuildKit is enabled but the buildx component is missing or broken").
+        out.push(format!(
+            "docker {client} builds with BuildKit only through the buildx plugin, which is missing or broken \
+             (`docker buildx version`: {e}); the Dockerfiles need BuildKit (`RUN --mount`): install buildx \
+             (https://docs.docker.com/go/buildx/; Debian/Ubuntu: the `docker-buildx-plugin` package of Docker's \
+             repository, or Debian's `docker-buildx`), or set XTASK_DOCKER to a docker 20.10 client, whose \
+             built-in BuildKit needs no plugin"
         ));
     }
     out
@@ -169,7 +194,18 @@ impl Step for Preflight {
             });
         let findings: Vec<(Tool, Finding)> =
             answers.iter().map(|(t, f, _)| (*t, f.clone())).collect();
-        let list = problems(&findings, daemon);
+        let buildx = findings.iter().find_map(|(t, f)| match f {
+            Finding::Ok(v) if t.name == "docker" && *v >= docker::BUILDX_REQUIRED_FROM => {
+                let plugin = ctx
+                    .sh()
+                    .and_then(|sh| ctx.run(&docker::buildx_version(&sh)))
+                    .map_err(|e| format!("{e:#}"))
+                    .and_then(|o| if o.ok() { Ok(()) } else { Err(o.reason()) });
+                Some(BuildxCheck { client: *v, plugin })
+            }
+            _ => None,
+        });
+        let list = problems(&findings, daemon, buildx.as_ref());
         if !list.is_empty() {
             let mut msg = format!("{} prerequisite problem(s):", list.len());
             for p in &list {
@@ -185,6 +221,11 @@ impl Step for Preflight {
         st.helm = helm_out
             .and_then(|o| helm::parse_version(&o.stdout))
             .map(|v| v.1);
+        st.builder = Some(if buildx.is_some() {
+            docker::Builder::Buildx
+        } else {
+            docker::Builder::BuiltIn
+        });
         let versions: Vec<String> = findings
             .iter()
             .filter_map(|(t, f)| match f {
@@ -208,13 +249,34 @@ mod tests {
             (TOOLS[2], Finding::TooOld(Version::new(3, 7, 0))),
             (TOOLS[3], Finding::Ok(Version::new(1, 31, 0))),
         ];
-        let p = problems(&f, Some(Err("Cannot connect to the Docker daemon".into())));
+        let p = problems(
+            &f,
+            Some(Err("Cannot connect to the Docker daemon".into())),
+            None,
+        );
         assert_eq!(p.len(), 3, "{p:?}");
         assert!(
             p[0].contains("minikube not found") && p[0].contains("https://minikube.sigs.k8s.io")
         );
         assert!(p[1].contains("helm 3.7.0 is too old (need >= 3.8.0)"));
         assert!(p[2].contains("docker daemon not reachable") && p[2].contains("dockerd"));
-        assert!(problems(&f[..1], Some(Ok(()))).is_empty());
+        assert!(problems(&f[..1], Some(Ok(())), None).is_empty());
+        let no_buildx = BuildxCheck {
+            client: Version::new(28, 2, 2),
+            plugin: Err("docker: unknown command: docker buildx".into()),
+        };
+        let p = problems(&f[..1], Some(Ok(())), Some(&no_buildx));
+        assert!(
+            p.len() == 1
+                && p[0].starts_with(
+                    "docker 28.2.2 builds with BuildKit only through the buildx plugin"
+                ),
+            "{p:?}"
+        );
+        let buildx = BuildxCheck {
+            plugin: Ok(()),
+            ..no_buildx
+        };
+        assert!(problems(&f[..1], Some(Ok(())), Some(&buildx)).is_empty());
     }
 }

@@ -155,10 +155,53 @@ fn indent(s: &str) -> String {
         .join("\n")
 }
 
-fn roll_back(ctx: &Context, release: &str) -> String {
+/// How long helm gets, after SIGTERM, to finish what it does on cancel: with `--atomic` /
+/// `--rollback-on-failure` it rolls the release back and waits for the old pods (up to its `--timeout`;
+/// cmd/helm/upgrade.go signal handling, pkg/action/upgrade.go failRelease). Killing it sooner leaves the
+/// release `pending-rollback` (or `uninstalling`), which the next deploy then has to recover. Bounded so a
+/// rollback that cannot finish does not hold the deploy (or a Ctrl-C) for the whole timeout.
+pub const HELM_STOP_GRACE: Duration = Duration::from_secs(90);
+
+fn helm_grace(timeout_secs: u64) -> Duration {
+    Duration::from_secs(timeout_secs.max(5)).min(HELM_STOP_GRACE)
+}
+
+/// The outcome of a rollback: whether the release is back on a working revision, and what to say.
+struct Rolled {
+    ok: bool,
+    text: String,
+}
+
+/// `deployed at revision 4` from `helm status` (or why it cannot be read).
+fn state_of(ctx: &Context, release: &str) -> (String, String) {
+    let st = ctx
+        .sh()
+        .and_then(|sh| ctx.run(&helm::status(&sh, release, &ctx.namespace, &ctx.profile)))
+        .ok()
+        .filter(|o| o.ok())
+        .and_then(|o| helm::Status::parse(&o.stdout).ok());
+    match st {
+        Some(s) => (
+            s.info.status.clone(),
+            s.version
+                .map(|v| format!("revision {v}"))
+                .unwrap_or_default(),
+        ),
+        None => ("unreadable".into(), String::new()),
+    }
+}
+
+/// Rolls `release` back to its last good revision and waits for it (the flavor's wait flag, the release's
+/// timeout), or uninstalls a failed first install; says what state the release reached.
+fn roll_back(ctx: &Context, release: &str, flavor: Flavor, timeout_secs: u64) -> Rolled {
     let sh = match ctx.sh() {
         Ok(sh) => sh,
-        Err(e) => return format!("release {release} NOT rolled back: {e:#}"),
+        Err(e) => {
+            return Rolled {
+                ok: false,
+                text: format!("release {release} NOT rolled back: {e:#}"),
+            }
+        }
     };
     let hist = ctx
         .run(&helm::history(&sh, release, &ctx.namespace, &ctx.profile))
@@ -166,59 +209,181 @@ fn roll_back(ctx: &Context, release: &str) -> String {
         .filter(|o| o.ok())
         .and_then(|o| helm::parse_history(&o.stdout).ok())
         .unwrap_or_default();
-    let (cmd, done) = match helm::rollback_target(&hist) {
-        Some(rev) => (
-            helm::rollback(&sh, release, rev, &ctx.namespace, &ctx.profile),
-            format!("rolled back to revision {rev}"),
+    let target = helm::rollback_target(&hist);
+    let cmd = match target {
+        Some(rev) => helm::rollback(
+            &sh,
+            release,
+            rev,
+            &ctx.namespace,
+            &ctx.profile,
+            flavor,
+            timeout_secs,
         ),
         // First install: what --atomic does, uninstall the failed release.
-        None => (
-            helm::uninstall(&sh, release, &ctx.namespace, &ctx.profile, false),
-            "failed first install uninstalled".to_string(),
-        ),
+        None => helm::uninstall(&sh, release, &ctx.namespace, &ctx.profile, true),
     };
-    match ctx.run(&cmd) {
-        Ok(o) if o.ok() => format!("release {release} {done}"),
-        // helm's own --atomic / --rollback-on-failure may have removed a failed first install
-        // already when it was stopped: then there is nothing left to roll back.
-        Ok(o) if o.reason().contains("not found") => {
-            format!("release {release} already removed by helm (failed first install)")
+    let out = match ctx.run(&cmd) {
+        Ok(o) => o,
+        Err(e) => {
+            return Rolled {
+                ok: false,
+                text: format!("release {release} NOT rolled back: {e:#}"),
+            }
         }
-        Ok(o) => format!("release {release} NOT rolled back: {}", o.reason()),
-        Err(e) => format!("release {release} NOT rolled back: {e:#}"),
+    };
+    let diagnose = format!(
+        "cargo xtask diagnose -p {} -n {}",
+        ctx.profile, ctx.namespace
+    );
+    match (target, out.ok()) {
+        (None, true) => Rolled {
+            ok: true,
+            text: format!("release {release}: the failed first install was uninstalled"),
+        },
+        // helm's own --atomic / --rollback-on-failure may have removed a failed first install already.
+        (None, false) if out.reason().contains("not found") => Rolled {
+            ok: true,
+            text: format!("release {release} already removed by helm (failed first install)"),
+        },
+        (None, false) => Rolled {
+            ok: false,
+            text: format!(
+                "release {release} NOT uninstalled: {}",
+                cmd.redact(&out.reason())
+            ),
+        },
+        (Some(rev), true) => {
+            let (status, at) = state_of(ctx, release);
+            let state = if ctx.dry_run || status == "deployed" {
+                "deployed, pods ready".to_string()
+            } else {
+                format!("but the release is {status} at {at}")
+            };
+            Rolled {
+                ok: ctx.dry_run || status == "deployed",
+                text: format!("{release} rolled back to revision {rev} ({state})"),
+            }
+        }
+        (Some(rev), false) => {
+            let reason = cmd.redact(&out.reason());
+            let (status, at) = state_of(ctx, release);
+            let what = if reason.contains("context deadline exceeded")
+                || reason.contains("timed out waiting")
+            {
+                format!("did not get ready within {timeout_secs} s")
+            } else {
+                "failed".to_string()
+            };
+            Rolled {
+                ok: false,
+                text: format!(
+                    "rollback of {release} to revision {rev} {what} (helm: {reason}); release {release} is \
+                     {status} at {at}, so its old version does not serve either: see `{diagnose}`"
+                ),
+            }
+        }
     }
 }
 
-/// Installs one chart while watching its pods.
-/// A release left `pending-*` (a helm that was killed mid-operation) blocks every later upgrade with
-/// "another operation is in progress": put it back to its last good revision first.
-fn recover_pending(ctx: &Context, release: &str, rep: &Reporter) -> Result<()> {
+/// What helm did itself after it failed or was stopped (its own rollback, with `--atomic` /
+/// `--rollback-on-failure`), and the state that left, when it did anything; None when the xtask must roll
+/// back (helm was killed before, or did not try).
+fn helm_own_recovery(ctx: &Context, release: &str, output: &str) -> Option<Rolled> {
+    let diagnose = format!(
+        "cargo xtask diagnose -p {} -n {}",
+        ctx.profile, ctx.namespace
+    );
+    match helm::OwnRecovery::from_output(output) {
+        helm::OwnRecovery::None => None,
+        helm::OwnRecovery::Uninstalled => Some(Rolled {
+            ok: true,
+            text: format!("helm uninstalled the failed first install of {release} itself"),
+        }),
+        helm::OwnRecovery::RolledBack => {
+            let rev = ctx
+                .sh()
+                .and_then(|sh| ctx.run(&helm::history(&sh, release, &ctx.namespace, &ctx.profile)))
+                .ok()
+                .and_then(|o| helm::parse_history(&o.stdout).ok())
+                .and_then(|h| {
+                    h.iter()
+                        .max_by_key(|r| r.revision)
+                        .and_then(helm::Revision::rolled_back_to)
+                });
+            let (status, at) = state_of(ctx, release);
+            let to = rev.map(|r| format!(" to revision {r}")).unwrap_or_default();
+            Some(Rolled {
+                ok: status == "deployed",
+                text: format!("helm rolled {release} back{to} itself ({status} at {at})"),
+            })
+        }
+        helm::OwnRecovery::Failed => {
+            let (status, at) = state_of(ctx, release);
+            Some(Rolled {
+                ok: false,
+                text: format!(
+                    "helm's own rollback of {release} failed; release {release} is {status} at {at}, so its old \
+                     version does not serve either: see `{diagnose}`"
+                ),
+            })
+        }
+    }
+}
+
+/// A release an interrupted helm left behind blocks every later upgrade: `pending-*` with "another operation
+/// is in progress", `uninstalling` with "has no deployed releases" (pkg/action/upgrade.go prepareUpgrade).
+/// Put it back first: a pending one to its last good revision (waiting for it), an uninstalling one
+/// uninstalled completely, so that it is installed afresh (the bundled database's claim and its
+/// `resource-policy: keep` Secret survive, as with `clean`).
+fn recover_pending(
+    ctx: &Context,
+    release: &str,
+    rep: &Reporter,
+    flavor: Flavor,
+    timeout_secs: u64,
+) -> Result<()> {
     if ctx.dry_run {
         return Ok(());
     }
-    let out = ctx.run(&helm::status(
-        &ctx.sh()?,
-        release,
-        &ctx.namespace,
-        &ctx.profile,
-    ))?;
+    let sh = ctx.sh()?;
+    let out = ctx.run(&helm::status(&sh, release, &ctx.namespace, &ctx.profile))?;
     if !out.ok() {
         return Ok(());
     }
     let status = helm::Status::parse(&out.stdout)?.info.status;
+    if status == "uninstalling" {
+        rep.println(&format!(
+            "release {release} is uninstalling (an earlier `helm uninstall` was cut short; helm upgrades it \
+             no more); finishing the uninstall, then installing it again"
+        ));
+        let cmd = helm::uninstall(&sh, release, &ctx.namespace, &ctx.profile, true);
+        let out = ctx.run(&cmd)?;
+        if !out.ok() && !out.reason().contains("not found") {
+            return Err(Failure::step(format!(
+                "release {release} is uninstalling and `{}` failed: {}; run it again, or `cargo xtask clean`",
+                cmd.display(),
+                cmd.redact(&out.reason())
+            ))
+            .into());
+        }
+        return Ok(());
+    }
     if !status.starts_with("pending-") {
         return Ok(());
     }
     rep.println(&format!(
         "release {release} is {status} (an earlier helm was interrupted); recovering it first"
     ));
-    let outcome = roll_back(ctx, release);
-    if outcome.contains("NOT") {
+    let rolled = roll_back(ctx, release, flavor, timeout_secs);
+    if !rolled.ok {
         return Err(Failure::step(format!(
-            "{outcome}; fix it with `helm rollback` or `cargo xtask clean`"
+            "{}; fix it with `helm rollback` or `cargo xtask clean`",
+            rolled.text
         ))
         .into());
     }
+    rep.println(&rolled.text);
     Ok(())
 }
 
@@ -230,9 +395,9 @@ fn install(
     values: &[&Path],
 ) -> Result<String> {
     let release = format!("todo-{service}");
-    recover_pending(ctx, &release, rep)?;
-    let chart = ctx.root.join("helm").join(service);
     let flavor = st.helm.unwrap_or(Flavor::Helm3);
+    recover_pending(ctx, &release, rep, flavor, st.args.timeout)?;
+    let chart = ctx.root.join("helm").join(service);
     let up = Upgrade {
         release: &release,
         chart: &chart,
@@ -266,9 +431,9 @@ fn install(
     };
     let deadline = Duration::from_secs(st.args.timeout + 30);
     let cmd = helm::upgrade_install(&ctx.sh()?, &up).secrets(st.secret_values.iter().cloned());
-    let result =
-        ctx.runner
-            .output_until(&cmd, deadline, crate::process::interrupt::GRACE, &watch)?;
+    // Stopped early (a finding, the deadline, Ctrl-C), helm gets SIGTERM and time to roll back itself.
+    let grace = helm_grace(st.args.timeout);
+    let result = ctx.runner.output_until(&cmd, deadline, grace, &watch)?;
     let took = started.elapsed();
     match result {
         Watched::Done(out) if out.ok() => {
@@ -309,6 +474,10 @@ fn install(
                     msg.push('\n');
                 }
             }
+            if let Some(own) = helm_own_recovery(ctx, &release, &out.stderr) {
+                msg.push('\n');
+                msg.push_str(&own.text);
+            }
             Err(Failure::step(msg).into())
         }
         Watched::Stopped { reason, output } => {
@@ -323,7 +492,13 @@ fn install(
                 msg.push_str(&l);
                 msg.push('\n');
             }
-            msg.push_str(&roll_back(ctx, &release));
+            // helm was stopped with SIGTERM and given time to end: with --atomic / --rollback-on-failure it
+            // rolled back itself. Only when it did not (or could not finish) does the xtask roll back, after
+            // helm has ended: never two rollbacks side by side.
+            let helm_text = format!("{}{}", output.stdout, output.stderr);
+            let rolled = helm_own_recovery(ctx, &release, &helm_text)
+                .unwrap_or_else(|| roll_back(ctx, &release, flavor, st.args.timeout));
+            msg.push_str(&rolled.text);
             msg.push_str(&format!(
                 "\nmore: cargo xtask diagnose -p {} -n {}",
                 ctx.profile, ctx.namespace

@@ -19,6 +19,8 @@ use crate::tools::helm;
 const BACKEND_RELEASE: &str = "todo-backend";
 
 /// One secret setting the deploy manages.
+// The variants spell the environment variables (OPENAI_API_KEY, ...); one of them ends in "Key".
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Setting {
     /// Enables the LLM engine.

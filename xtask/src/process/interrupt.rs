@@ -17,10 +17,20 @@ use crate::exit::EXIT_INTERRUPTED;
 /// How long a stopped child gets between the polite signal and the kill.
 pub const GRACE: Duration = Duration::from_secs(3);
 
+/// A running child as the registry knows it.
+struct Registered {
+    pid: u32,
+    handle: Weak<duct::Handle>,
+    /// How long it may take to end after SIGTERM (helm finishing its own rollback needs more than [`GRACE`]).
+    grace: Duration,
+    /// The command line (redacted), for the message while a long grace runs.
+    what: String,
+}
+
 #[derive(Default)]
 struct Registry {
     flag: AtomicBool,
-    children: Mutex<Vec<(u32, Weak<duct::Handle>)>>,
+    children: Mutex<Vec<Registered>>,
     temp_files: Mutex<Vec<PathBuf>>,
 }
 
@@ -34,17 +44,23 @@ pub fn is_set() -> bool {
     registry().flag.load(Ordering::SeqCst)
 }
 
-/// Remembers a running child (its pid leads its own process group on Unix).
-pub fn register_child(pid: u32, handle: &Arc<duct::Handle>) {
+/// Remembers a running child (its pid leads its own process group on Unix), the time it gets to end after
+/// SIGTERM, and its command line.
+pub fn register_child(pid: u32, handle: &Arc<duct::Handle>, grace: Duration, what: &str) {
     if let Ok(mut c) = registry().children.lock() {
-        c.push((pid, Arc::downgrade(handle)));
+        c.push(Registered {
+            pid,
+            handle: Arc::downgrade(handle),
+            grace,
+            what: what.to_string(),
+        });
     }
 }
 
 /// Forgets a child that has ended.
 pub fn unregister_child(pid: u32) {
     if let Ok(mut c) = registry().children.lock() {
-        c.retain(|(p, _)| *p != pid);
+        c.retain(|r| r.pid != pid);
     }
 }
 
@@ -64,17 +80,22 @@ pub fn unregister_temp(p: &Path) {
 
 /// Stops every registered child and removes every registered temp file (idempotent).
 pub fn cleanup() {
-    let kids: Vec<(u32, Weak<duct::Handle>)> = registry()
+    let kids: Vec<Registered> = registry()
         .children
         .lock()
         .map(|mut c| std::mem::take(&mut *c))
         .unwrap_or_default();
+    for k in kids.iter().filter(|k| k.grace > GRACE) {
+        eprintln!(
+            "\ninterrupted: letting `{}` end by itself (up to {} s: helm rolls back what it was installing)",
+            k.what,
+            k.grace.as_secs()
+        );
+    }
     // In parallel: each may take the whole grace period.
     let threads: Vec<_> = kids
         .into_iter()
-        .map(|(pid, handle)| {
-            std::thread::spawn(move || stop(pid, handle.upgrade().as_deref(), GRACE))
-        })
+        .map(|k| std::thread::spawn(move || stop(k.pid, k.handle.upgrade().as_deref(), k.grace)))
         .collect();
     for t in threads {
         let _ = t.join();

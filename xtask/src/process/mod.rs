@@ -308,13 +308,14 @@ impl Runner {
         true
     }
 
-    fn spawn(&self, call: &Call, expr: duct::Expression) -> Result<Running> {
+    /// Starts the child and registers it for Ctrl-C with the time it gets to end after SIGTERM.
+    fn spawn(&self, call: &Call, expr: duct::Expression, grace: Duration) -> Result<Running> {
         let handle = Arc::new(
             expr.start()
                 .with_context(|| format!("starting `{}`", call.display()))?,
         );
         let pid = handle.pids().first().copied().unwrap_or(0);
-        interrupt::register_child(pid, &handle);
+        interrupt::register_child(pid, &handle, grace, &call.display());
         Ok(Running { handle, pid })
     }
 
@@ -328,6 +329,7 @@ impl Runner {
         let running = self.spawn(
             call,
             call.expression(&program).stdout_capture().stderr_capture(),
+            interrupt::GRACE,
         )?;
         let out = running.handle.wait();
         interrupt::unregister_child(running.pid);
@@ -336,7 +338,9 @@ impl Runner {
     }
 
     /// Runs with a deadline; the child's process group is stopped (SIGTERM, then after `grace` SIGKILL) when
-    /// the deadline passes or when `stop` returns a reason. `stop` is asked about every 250 ms.
+    /// the deadline passes, when `stop` returns a reason, or on Ctrl-C. `stop` is asked about every 250 ms.
+    /// A child that handles SIGTERM by cleaning up after itself (helm rolling back the release it was
+    /// installing) is given `grace` to do so in each case.
     pub fn output_until(
         &self,
         call: &Call,
@@ -351,6 +355,7 @@ impl Runner {
         let running = self.spawn(
             call,
             call.expression(&program).stdout_capture().stderr_capture(),
+            grace,
         )?;
         let started = Instant::now();
         let result = loop {
@@ -362,7 +367,7 @@ impl Runner {
                 }
             }
             if interrupt::is_set() {
-                interrupt::stop(running.pid, Some(&running.handle), interrupt::GRACE);
+                interrupt::stop(running.pid, Some(&running.handle), grace);
                 break Err(Failure::interrupted().into());
             }
             let reason = if started.elapsed() > deadline {
@@ -376,6 +381,7 @@ impl Runner {
             };
             if let Some(reason) = reason {
                 interrupt::stop(running.pid, Some(&running.handle), grace);
+                // The grace ran out or the group ended: what it printed is complete within moments.
                 let output = running
                     .handle
                     .wait_timeout(Duration::from_secs(10))
@@ -410,6 +416,7 @@ impl Runner {
             call.expression(&program)
                 .stdout_file(writer)
                 .stderr_file(writer2),
+            interrupt::GRACE,
         )?;
         let tail = Arc::new(Mutex::new(Tail::default()));
         let reader_thread = {
@@ -446,7 +453,7 @@ impl Runner {
         if let Some(dir) = &call.cwd {
             expr = expr.dir(dir);
         }
-        let running = self.spawn(call, expr)?;
+        let running = self.spawn(call, expr, interrupt::GRACE)?;
         let out = running.handle.wait();
         interrupt::unregister_child(running.pid);
         let out = out.with_context(|| format!("waiting for `{}`", call.display()))?;
@@ -658,6 +665,31 @@ mod tests {
                     .starts_with('Z')
             })
             .unwrap_or(true)
+    }
+
+    /// helm traps SIGTERM and rolls back before it exits: the runner gives it the grace it was told to.
+    #[cfg(unix)]
+    #[test]
+    fn output_until_lets_a_child_that_handles_sigterm_finish_within_its_grace() {
+        let sh = sh();
+        let r = Runner::new(false, false, false);
+        // Longer than the default 3 s grace, shorter than the one given.
+        let script = "trap 'sleep 3.5; echo rolled back; exit 1' TERM; echo started; while :; do sleep 0.1; done";
+        let w = r
+            .output_until(
+                &Call::query(cmd!(sh, "sh -c {script}")),
+                Duration::from_secs(60),
+                Duration::from_secs(20),
+                &|| Some("stop".to_string()),
+            )
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        match w {
+            Watched::Stopped { output, .. } => {
+                assert_eq!(output.stdout, "started\nrolled back\n");
+                assert_eq!(output.code, 1, "ended by itself, not by SIGKILL");
+            }
+            Watched::Done(o) => panic!("finished by itself: {o:?}"),
+        }
     }
 
     #[cfg(unix)]

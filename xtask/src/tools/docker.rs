@@ -58,6 +58,25 @@ impl DockerVersion {
     }
 }
 
+/// `docker buildx version`: exit 0 when the buildx plugin works (docker 23+ needs it for BuildKit builds).
+pub fn buildx_version(sh: &Shell) -> Call {
+    let docker = program();
+    Call::query(cmd!(sh, "{docker} buildx version"))
+}
+
+/// How `docker build` gets to BuildKit (the Dockerfiles need it: `RUN --mount`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builder {
+    /// docker CLI before 23 with `DOCKER_BUILDKIT=1`: its built-in BuildKit client, which always stores the
+    /// image in the daemon it talks to.
+    BuiltIn,
+    /// docker CLI 23+: `docker build` is `docker buildx build` (docker/cli cmd/docker/builder.go).
+    Buildx,
+}
+
+/// The oldest docker CLI that builds with BuildKit only through buildx.
+pub const BUILDX_REQUIRED_FROM: Version = Version::new(23, 0, 0);
+
 /// `docker image inspect --format '{{.Id}}' IMAGE`: exit 0 when the image exists.
 pub fn image_exists(sh: &Shell, image: &str) -> Call {
     let docker = program();
@@ -97,23 +116,29 @@ pub fn image_rm(sh: &Shell, image: &str) -> Call {
     Call::change(cmd!(sh, "{docker} image rm {image}"))
 }
 
-/// `docker build -f DOCKERFILE -t IMAGE [--build-arg K=V]... .` with BuildKit, run from the repo root.
+/// `docker build -f DOCKERFILE -t IMAGE [--build-arg K=V]... [--load] .` with BuildKit, run from the repo
+/// root. Through buildx, `--load` makes the result land in the daemon docker talks to (the one minikube
+/// reads, or the node's with docker-env) whichever builder is selected: a docker-container builder (a
+/// `BUILDX_BUILDER` of the user's) keeps it in its cache otherwise (docker/buildx build/build.go, "No output
+/// specified"). The built-in builder of docker 20.10 has no `--load` and needs none.
 pub fn build(
     sh: &Shell,
     root: &Path,
     dockerfile: &str,
     image: &str,
     build_args: &[(String, String)],
+    builder: Builder,
 ) -> Call {
     let docker = program();
     let args: Vec<String> = build_args
         .iter()
         .flat_map(|(k, v)| ["--build-arg".to_string(), format!("{k}={v}")])
         .collect();
+    let load = (builder == Builder::Buildx).then_some("--load");
     let _dir = sh.push_dir(root);
     Call::change(cmd!(
         sh,
-        "{docker} build -f {dockerfile} -t {image} {args...} ."
+        "{docker} build -f {dockerfile} -t {image} {args...} {load...} ."
     ))
     .env("DOCKER_BUILDKIT", "1")
 }
@@ -146,6 +171,23 @@ mod tests {
             "backend/Dockerfile",
             "todo-backend:abc",
             &args,
+            Builder::BuiltIn,
+        );
+        assert!(!c.args().contains(&"--load".to_string()));
+        let buildx = build(
+            &sh,
+            Path::new("/r"),
+            "backend/Dockerfile",
+            "todo-backend:abc",
+            &args,
+            Builder::Buildx,
+        );
+        assert!(
+            buildx
+                .display()
+                .ends_with("--build-arg VERSION=0.1.0 --load ."),
+            "{}",
+            buildx.display()
         );
         assert_eq!(c.args().last().map(String::as_str), Some("."));
         assert!(c

@@ -145,6 +145,21 @@ pub struct Revision {
     pub revision: u32,
     /// `deployed`, `superseded`, `failed`...
     pub status: String,
+    /// Such as `Upgrade complete` or `Rollback to 3` (pkg/action/rollback.go).
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Revision {
+    /// The revision a rollback revision went back to (`Rollback to N`).
+    pub fn rolled_back_to(&self) -> Option<u32> {
+        self.description
+            .as_deref()?
+            .strip_prefix("Rollback to ")?
+            .trim()
+            .parse()
+            .ok()
+    }
 }
 
 /// Parses `helm history -o json`.
@@ -162,12 +177,58 @@ pub fn rollback_target(history: &[Revision]) -> Option<u32> {
         .max()
 }
 
-/// `helm rollback R REV -n NS --kube-context C`.
-pub fn rollback(sh: &Shell, release: &str, revision: u32, namespace: &str, context: &str) -> Call {
+/// What a failed `helm upgrade --install` with `--atomic` / `--rollback-on-failure` did about it, from its
+/// error text (pkg/action/upgrade.go and install.go `failRelease`, helm v3.17 and v4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnRecovery {
+    /// "release X failed, and has been rolled back due to atomic/rollback-on-failure being set".
+    RolledBack,
+    /// "release X failed, and has been uninstalled due to ..." (a failed first install).
+    Uninstalled,
+    /// "an error occurred while rolling back (uninstalling) the release. original ... error: ...".
+    Failed,
+    /// Nothing (no such flag, or helm was killed before it got that far).
+    None,
+}
+
+impl OwnRecovery {
+    /// Reads helm's error output.
+    pub fn from_output(text: &str) -> Self {
+        if text.contains("an error occurred while rolling back the release")
+            || text.contains("an error occurred while uninstalling the release")
+        {
+            Self::Failed
+        } else if text.contains("has been rolled back due to") {
+            Self::RolledBack
+        } else if text.contains("has been uninstalled due to") {
+            Self::Uninstalled
+        } else {
+            Self::None
+        }
+    }
+}
+
+/// `helm rollback R REV -n NS --kube-context C` plus the flavor's wait: Helm 3 `--wait` (a bool), Helm 4
+/// `--wait=watcher` (without it Helm 4 waits for hooks only), and `--timeout`. Without a wait, helm reports
+/// success as soon as the old manifests are applied, before the old pods serve.
+pub fn rollback(
+    sh: &Shell,
+    release: &str,
+    revision: u32,
+    namespace: &str,
+    context: &str,
+    flavor: Flavor,
+    timeout_secs: u64,
+) -> Call {
     let revision = revision.to_string();
+    let wait = match flavor {
+        Flavor::Helm3 => "--wait",
+        Flavor::Helm4 => "--wait=watcher",
+    };
+    let timeout = format!("{timeout_secs}s");
     Call::change(cmd!(
         sh,
-        "helm rollback {release} {revision} --namespace {namespace} --kube-context {context}"
+        "helm rollback {release} {revision} --namespace {namespace} --kube-context {context} {wait} --timeout {timeout}"
     ))
 }
 
@@ -282,6 +343,30 @@ mod tests {
         assert!(c4.contains(&"--wait=watcher".into()));
         assert!(!c4.contains(&"--atomic".into()));
         assert!(c4.windows(2).any(|w| w == ["--timeout", "60s"]));
+        let r3 = rollback(&sh, "todo-backend", 2, "todo", "todo", Flavor::Helm3, 60).display();
+        assert_eq!(
+            r3,
+            "helm rollback todo-backend 2 --namespace todo --kube-context todo --wait --timeout 60s"
+        );
+        let r4 = rollback(&sh, "todo-backend", 2, "todo", "todo", Flavor::Helm4, 60).display();
+        assert!(r4.ends_with("--wait=watcher --timeout 60s"), "{r4}");
+    }
+
+    #[test]
+    fn what_helm_did_after_a_failure() {
+        let e = "Error: UPGRADE FAILED: release todo-backend failed, and has been rolled back due to atomic being set: context canceled";
+        assert_eq!(OwnRecovery::from_output(e), OwnRecovery::RolledBack);
+        let e = "Error: release todo-backend failed, and has been uninstalled due to rollback-on-failure being set: context deadline exceeded";
+        assert_eq!(OwnRecovery::from_output(e), OwnRecovery::Uninstalled);
+        let e = "Error: UPGRADE FAILED: an error occurred while rolling back the release. original upgrade error: context canceled: release todo-backend failed: context deadline exceeded";
+        assert_eq!(OwnRecovery::from_output(e), OwnRecovery::Failed);
+        assert_eq!(
+            OwnRecovery::from_output("Release todo-backend has been cancelled.\n"),
+            OwnRecovery::None
+        );
+        let h = parse_history(&fixture("golden-main-e9b85e4-history-with-rollback.json"))
+            .unwrap_or_default();
+        assert!(h.iter().any(|r| r.rolled_back_to().is_some()), "{h:?}");
     }
 
     #[test]

@@ -43,6 +43,22 @@ impl KubectlVersion {
     }
 }
 
+/// `kubectl config current-context`: the user's current context (exit 1 when none is set). The only kubectl
+/// call without `--context`: it reads the kubeconfig, not a cluster.
+pub fn current_context(sh: &Shell) -> Call {
+    Call::query(cmd!(sh, "kubectl config current-context"))
+}
+
+/// `kubectl config use-context NAME` (puts back a current context another tool switched).
+pub fn use_context(sh: &Shell, name: &str) -> Call {
+    Call::change(cmd!(sh, "kubectl config use-context {name}"))
+}
+
+/// `kubectl config unset current-context` (puts back "no current context").
+pub fn unset_current_context(sh: &Shell) -> Call {
+    Call::change(cmd!(sh, "kubectl config unset current-context"))
+}
+
 /// `kubectl --context C get namespace NS -o json` (exit 1 + NotFound when missing).
 pub fn get_namespace(sh: &Shell, context: &str, ns: &str) -> Call {
     Call::query(cmd!(

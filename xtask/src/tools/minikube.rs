@@ -21,13 +21,17 @@ pub struct MinikubeVersion {
     pub minikube_version: String,
 }
 
-/// `minikube -p P status -o json`; the exit code is a bitmask (1 host, 2 kubelet/apiserver, 4 kubeconfig), 85 = no such profile.
+/// `minikube -p P status -o json`; the exit code is a bitmask (1 host, 2 kubelet/apiserver, 4 kubeconfig),
+/// 85 = no such profile.
 pub fn status(sh: &Shell, profile: &str) -> Call {
     Call::query(cmd!(sh, "minikube -p {profile} status -o json"))
 }
 
 /// Exit code of `minikube status` for a profile that does not exist.
 pub const EXIT_PROFILE_NOT_FOUND: i32 = 85;
+
+/// Bit of `minikube status`'s exit code for a kubeconfig that is not `Configured` (cmd/minikube/cmd/status.go).
+pub const KUBECONFIG_BIT: i32 = 4;
 
 /// One node of `minikube status -o json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,25 +45,40 @@ pub struct NodeStatus {
     /// API server state.
     #[serde(rename = "APIServer")]
     pub apiserver: String,
+    /// `Configured`, `Misconfigured` (no usable context or a stale endpoint), `Irrelevant` on workers.
+    #[serde(rename = "Kubeconfig", default)]
+    pub kubeconfig: String,
 }
 
 /// The state of a profile, derived from `minikube status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClusterState {
-    /// Host, kubelet and API server running.
+    /// Host, kubelet and API server running, the kubeconfig entry current.
     Running,
+    /// Running, but the kubeconfig has no usable context for the profile or points at an old endpoint
+    /// (exit bit 4): kubectl and helm cannot reach it until `minikube update-context`.
+    Misconfigured,
     /// Exists but is not (fully) running: the host state.
     Stopped(String),
     /// The profile does not exist.
     Missing,
+    /// `null`: minikube (v1.35+) could not read a node's state (the driver does not answer, e.g. the Docker
+    /// daemon is down under the docker driver, or the node is gone). Whether the profile exists is for
+    /// `minikube profile list` to say.
+    Unreadable,
 }
 
-/// Parses `minikube status -o json` (an object, or an array with several nodes) plus its exit code.
+/// Parses `minikube status -o json` (an object, an array with several nodes, or `null`) plus its exit code.
 pub fn parse_status(code: i32, stdout: &str) -> Result<ClusterState> {
     if code == EXIT_PROFILE_NOT_FOUND {
         return Ok(ClusterState::Missing);
     }
     let trimmed = stdout.trim();
+    // cmd/minikube/cmd/status.go statusJSON over the empty list GetStatus returns on a status error
+    // (pkg/minikube/cluster/status.go, v1.35.0+): `null`, exit 0 up to v1.37, 7 since v1.38.
+    if trimmed == "null" {
+        return Ok(ClusterState::Unreadable);
+    }
     let nodes: Vec<NodeStatus> = if trimmed.starts_with('[') {
         serde_json::from_str(trimmed).context("parsing `minikube status -o json`")?
     } else if trimmed.starts_with('{') {
@@ -83,11 +102,24 @@ pub fn parse_status(code: i32, stdout: &str) -> Result<ClusterState> {
         .iter()
         .all(|n| n.host == "Running" && n.kubelet == "Running")
         && first.apiserver == "Running";
-    Ok(if running && code & 3 == 0 {
-        ClusterState::Running
+    if !running || code & 3 != 0 {
+        return Ok(ClusterState::Stopped(first.host.clone()));
+    }
+    let stale = code & KUBECONFIG_BIT != 0
+        || nodes
+            .iter()
+            .any(|n| !matches!(n.kubeconfig.as_str(), "Configured" | "Irrelevant" | ""));
+    Ok(if stale {
+        ClusterState::Misconfigured
     } else {
-        ClusterState::Stopped(first.host.clone())
+        ClusterState::Running
     })
+}
+
+/// `minikube -p P update-context`: points the profile's kubeconfig entry at the running cluster. It also makes
+/// the profile the current context (cmd/minikube/cmd/update-context.go), which callers put back.
+pub fn update_context(sh: &Shell, profile: &str) -> Call {
+    Call::change(cmd!(sh, "minikube -p {profile} update-context"))
 }
 
 /// `minikube -p P start --cpus N --memory M --keep-context`: `--keep-context` keeps the user's current context.
@@ -159,6 +191,10 @@ impl ProfileList {
     pub fn parse(stdout: &str) -> Result<Self> {
         serde_json::from_str(stdout.trim()).context("parsing `minikube profile list -o json`")
     }
+    /// The listed profile of that name.
+    pub fn get(&self, profile: &str) -> Option<&Profile> {
+        self.valid.iter().find(|p| p.name == profile)
+    }
     /// The runtime of `profile`, if it is listed.
     pub fn runtime_of(&self, profile: &str) -> Option<Runtime> {
         let p = self.valid.iter().find(|p| p.name == profile)?;
@@ -208,13 +244,22 @@ pub fn parse_image_ls(stdout: &str) -> Result<Vec<ListedImage>> {
     serde_json::from_str(t).context("parsing `minikube image ls --format json`")
 }
 
-/// True when `image` (`name:tag`) is among the listed tags; the runtime may have added `docker.io/library/`.
-pub fn has_image(images: &[ListedImage], image: &str) -> bool {
-    let want = [
+/// The names a node's runtime may list for an image loaded as `name:tag`: as given; `docker.io/library/...`
+/// (docker through minikube's AddDockerIO, containerd's normalised names); `localhost/...` on cri-o, which
+/// minikube loads with `podman load` (pkg/minikube/cruntime/crio.go), and podman names a short docker-archive
+/// tag `localhost/name:tag` (containers/common libimage/normalize.go NormalizeName).
+pub fn node_names(image: &str) -> [String; 4] {
+    [
         image.to_string(),
         format!("docker.io/library/{image}"),
         format!("docker.io/{image}"),
-    ];
+        format!("localhost/{image}"),
+    ]
+}
+
+/// True when `image` (`name:tag`) is among the listed tags, under any name the runtime gives it.
+pub fn has_image(images: &[ListedImage], image: &str) -> bool {
+    let want = node_names(image);
     images
         .iter()
         .flat_map(|i| i.repo_tags.iter())
@@ -250,6 +295,19 @@ mod tests {
         assert_eq!(parse_status(0, &arr).ok(), Some(ClusterState::Running));
         let event = r#"{"data":{"message":"Profile \"x\" not found.\n"},"datacontenttype":"application/json","id":"1","source":"https://minikube.sigs.k8s.io/","specversion":"1.0","type":"io.k8s.sigs.minikube.info"}"#;
         assert_eq!(parse_status(7, event).ok(), Some(ClusterState::Missing));
+        // v1.35+: a node whose state cannot be read; exit 7 since v1.38, 0 before.
+        assert_eq!(parse_status(7, "null").ok(), Some(ClusterState::Unreadable));
+        assert_eq!(parse_status(0, "null").ok(), Some(ClusterState::Unreadable));
+        // Bit 4: running, but the kubeconfig entry is stale.
+        let stale = RUNNING.replace("\"Configured\"", "\"Misconfigured\"");
+        assert_eq!(
+            parse_status(4, &stale).ok(),
+            Some(ClusterState::Misconfigured)
+        );
+        assert_eq!(
+            parse_status(4, RUNNING).ok(),
+            Some(ClusterState::Misconfigured)
+        );
     }
 
     #[test]
@@ -286,6 +344,10 @@ mod tests {
         let imgs = parse_image_ls(json).unwrap_or_default();
         assert!(has_image(&imgs, "todo-backend:0123456789ab"));
         assert!(!has_image(&imgs, "todo-frontend:0123456789ab"));
+        // cri-o: podman's name for a loaded short name.
+        let json = r#"[{"id":"6f2c","repoDigests":["localhost/todo-backend@sha256:0a1b"],"repoTags":["localhost/todo-backend:0123456789ab"],"size":"1234"}]"#;
+        let imgs = parse_image_ls(json).unwrap_or_default();
+        assert!(has_image(&imgs, "todo-backend:0123456789ab"));
     }
 
     #[test]
@@ -298,6 +360,7 @@ mod tests {
             image_ls(&sh, "x"),
             image_load(&sh, "x", "i:t"),
             image_rm(&sh, "x", "i:t"),
+            update_context(&sh, "x"),
         ] {
             assert_eq!(&c.args()[..2], ["-p", "x"]);
         }

@@ -15,7 +15,8 @@ pub use check::{render_table, CheckResult, Outcome};
 use crate::cli::ValidateArgs;
 use crate::context::Context;
 use crate::exit::Failure;
-use crate::tools::minikube::{self, ClusterState};
+use crate::pipeline::cluster::{profile_state, unreadable};
+use crate::tools::minikube::ClusterState;
 
 /// What the user asked for.
 #[derive(Debug, Clone, Default)]
@@ -42,20 +43,24 @@ pub fn static_checks(ctx: &Context) -> Vec<CheckResult> {
 
 /// Whether live checks can run: the profile runs and a release is installed.
 fn live_possible(ctx: &Context) -> std::result::Result<(), String> {
-    let status = ctx
+    let state = ctx
         .sh()
-        .and_then(|sh| ctx.run(&minikube::status(&sh, &ctx.profile)))
+        .and_then(|sh| profile_state(ctx, &sh))
         .map_err(|e| format!("{e:#}"))?;
-    match minikube::parse_status(status.code, &status.stdout) {
-        Ok(ClusterState::Running) => live::releases_installed(ctx),
-        Ok(ClusterState::Missing) => {
-            Err(format!("Minikube profile {} does not exist", ctx.profile))
-        }
-        Ok(ClusterState::Stopped(host)) => Err(format!(
+    match state {
+        ClusterState::Running => live::releases_installed(ctx),
+        ClusterState::Missing => Err(format!("Minikube profile {} does not exist", ctx.profile)),
+        ClusterState::Stopped(host) => Err(format!(
             "Minikube profile {} is not running (host {host})",
             ctx.profile
         )),
-        Err(e) => Err(format!("{e:#}")),
+        ClusterState::Misconfigured => Err(format!(
+            "the kubeconfig entry of Minikube profile {p} is stale (minikube status: kubeconfig Misconfigured): \
+             run `minikube -p {p} update-context` (or `cargo xtask deploy`, which fixes it and keeps your \
+             current context)",
+            p = ctx.profile
+        )),
+        ClusterState::Unreadable => Err(unreadable(&ctx.profile)),
     }
 }
 

@@ -56,6 +56,7 @@ pub struct Env {
     pub root: PathBuf,
     pub tmp: PathBuf,
     pub real_helm: Option<PathBuf>,
+    pub real_kubectl: Option<PathBuf>,
 }
 
 fn write(p: &Path, text: &str) {
@@ -111,6 +112,7 @@ impl Env {
             root,
             tmp,
             real_helm: None,
+            real_kubectl: None,
             dir,
         };
         env.set_state(|s| s["profile"] = "todo".into());
@@ -135,6 +137,12 @@ impl Env {
         self
     }
 
+    /// Client-side kubectl calls (`label --local`) go to this real kubectl (the double delegates).
+    pub fn with_real_kubectl(mut self, kubectl: Option<PathBuf>) -> Self {
+        self.real_kubectl = kubectl;
+        self
+    }
+
     /// The xtask command with this environment.
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
@@ -149,12 +157,17 @@ impl Env {
             .env_remove("DATABASE_URL")
             .env_remove("AUTH_SECRET")
             .env_remove("XTASK_DOCKER")
+            .env_remove("BUILDX_BUILDER")
             .env_remove("TODO_PROFILE")
             .env_remove("TODO_NAMESPACE")
             .stdin(Stdio::null());
         match &self.real_helm {
             Some(h) => c.env("DOUBLES_REAL_HELM", h),
             None => c.env_remove("DOUBLES_REAL_HELM"),
+        };
+        match &self.real_kubectl {
+            Some(k) => c.env("DOUBLES_REAL_KUBECTL", k),
+            None => c.env_remove("DOUBLES_REAL_KUBECTL"),
         };
         c
     }
@@ -167,6 +180,31 @@ impl Env {
             .output()
             .unwrap_or_else(|e| panic!("running xtask: {e}"));
         Run::new(out, t.elapsed())
+    }
+
+    /// Runs the xtask to completion with extra environment variables.
+    pub fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let t = Instant::now();
+        let mut c = self.xtask(args);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap_or_else(|e| panic!("running xtask: {e}"));
+        Run::new(out, t.elapsed())
+    }
+
+    /// Marks every recorded call so far (the log of a later run starts after it).
+    pub fn calls_since(&self, n: usize) -> Vec<Value> {
+        self.calls().into_iter().skip(n).collect()
+    }
+
+    /// Changes a source file of `service` (so its image tag changes and the next deploy rebuilds it).
+    pub fn touch_source(&self, service: &str, text: &str) {
+        std::fs::write(
+            self.root.join(service).join("src/main.rs"),
+            format!("fn main() {{ println!(\"{text}\"); }}\n"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Starts the xtask in the background.

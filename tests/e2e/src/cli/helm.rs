@@ -15,42 +15,6 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const VALUED: &[&str] = &[
-    "-n",
-    "--namespace",
-    "-f",
-    "--values",
-    "--set",
-    "--set-string",
-    "--set-file",
-    "--set-json",
-    "--set-literal",
-    "--timeout",
-    "--kube-context",
-    "--kubeconfig",
-    "-o",
-    "--output",
-    "--version",
-    "--description",
-    "--history-max",
-    "--max",
-    "--post-renderer",
-    "--template",
-    "--kube-version",
-    "-l",
-    "--selector",
-    "--filter",
-    "-d",
-    "--destination",
-    "--app-version",
-    "--api-versions",
-    "-a",
-    "--show-only",
-    "-s",
-    "--cascade",
-    "--repo",
-];
-
 /// Env var pointing at the real helm binary used for rendering (default: helm 4 from .ci/fetch-tools.sh).
 pub const REAL_HELM_ENV: &str = "TODO_CLUSTER_DOUBLE_REAL_HELM";
 
@@ -89,9 +53,36 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// Runs one `helm` invocation.
 pub fn run(argv: &[String]) -> i32 {
-    let a = Args::parse(argv, VALUED);
+    let major = real_helm_major();
+    let a = match Args::parse(tool_doubles::spec::helm(major), argv) {
+        Ok(a) => a,
+        // The client-side commands are the real helm's: it checks their flags itself.
+        Err(_)
+            if argv
+                .iter()
+                .find(|w| !w.starts_with('-'))
+                .is_some_and(|w| delegated(w)) =>
+        {
+            return delegate(argv)
+        }
+        Err(r) => return super::refuse(r),
+    };
     let sub = a.pos.first().map(String::as_str).unwrap_or("");
-    if matches!(
+    if delegated(sub) {
+        return delegate(argv);
+    }
+    match release_cmd(sub, &a) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            1
+        }
+    }
+}
+
+/// helm's client-side commands, which the real binary answers.
+fn delegated(sub: &str) -> bool {
+    matches!(
         sub,
         "" | "version"
             | "template"
@@ -105,16 +96,7 @@ pub fn run(argv: &[String]) -> i32 {
             | "env"
             | "help"
             | "completion"
-    ) {
-        return delegate(argv);
-    }
-    match release_cmd(sub, &a) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("Error: {e:#}");
-            1
-        }
-    }
+    )
 }
 
 fn delegate(argv: &[String]) -> i32 {
@@ -508,7 +490,11 @@ fn upgrade(dir: &Path, a: &Args, install_cmd: bool, ns: &str) -> Result<i32> {
     if !is_install && install_cmd {
         bail!("INSTALLATION FAILED: cannot re-use a name that is still in use");
     }
-    if !is_install && !a.has(&["--install"]) && existing.is_none() {
+    // helm/helm v3.17.3 and v4.1.4, pkg/action/upgrade.go prepareUpgrade: a plain `helm upgrade` of a release
+    // that does not exist (Releases.Last: not found) and a release with no deployed revision whose last one is
+    // neither failed nor superseded (an `uninstalling` left by an uninstall that was cut short) both fail with
+    // NewErrNoDeployedReleases; a pending last revision fails with errPending first.
+    if is_install && !install_cmd && !a.has(&["--install"]) {
         bail!("UPGRADE FAILED: \"{name}\" has no deployed releases");
     }
     if let Some(r) = existing.as_ref().and_then(|r| r.latest()) {
@@ -517,6 +503,12 @@ fn upgrade(dir: &Path, a: &Args, install_cmd: bool, ns: &str) -> Result<i32> {
                 "{}another operation (install/upgrade/rollback) is in progress",
                 if is_install { "" } else { "UPGRADE FAILED: " }
             );
+        }
+        let deployed = existing
+            .as_ref()
+            .is_some_and(|rel| rel.revisions.iter().any(|x| x.status == "deployed"));
+        if !is_install && !deployed && !matches!(r.status.as_str(), "failed" | "superseded") {
+            bail!("UPGRADE FAILED: \"{name}\" has no deployed releases");
         }
     }
     let json_out = a.get(&["-o", "--output"]).as_deref() == Some("json");

@@ -10,36 +10,18 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const VALUED: &[&str] = &[
-    "-n",
-    "--raw",
-    "--namespace",
-    "-o",
-    "--output",
-    "-l",
-    "--selector",
-    "--context",
-    "--kubeconfig",
-    "--timeout",
-    "-c",
-    "--container",
-    "--tail",
-    "--replicas",
-    "--for",
-    "--address",
-    "--field-selector",
-    "--since",
-    "--since-time",
-    "--sort-by",
-    "--request-timeout",
-    "--pod-running-timeout",
-    "--cascade",
-    "--grace-period",
-];
-
 /// Runs one `kubectl` invocation.
 pub fn run(argv: &[String]) -> i32 {
-    let a = Args::parse(argv, VALUED);
+    // The real kubectl beside the real helm: 1.35 with helm 4, 1.31 with helm 3 (.ci/fetch-tools.sh).
+    let minor = if super::helm::real_helm_major() >= 4 {
+        35
+    } else {
+        31
+    };
+    let a = match Args::parse(tool_doubles::spec::kubectl(minor), argv) {
+        Ok(a) => a,
+        Err(r) => return super::refuse(r),
+    };
     match dispatch(&a, argv) {
         Ok(code) => code,
         Err(e) => {

@@ -6,26 +6,6 @@ use crate::state::{self, HostState, Profile};
 use anyhow::Result;
 use serde_json::json;
 
-const VALUED: &[&str] = &[
-    "-p",
-    "--profile",
-    "-o",
-    "--output",
-    "--format",
-    "--driver",
-    "--container-runtime",
-    "--cpus",
-    "--memory",
-    "--kubernetes-version",
-    "--shell",
-    "--disk-size",
-    "--wait",
-    "--wait-timeout",
-    "-n",
-    "--node",
-    "--layout",
-];
-
 /// Reported minikube version.
 pub const VERSION: &str = "v1.36.0";
 /// Exit code of a missing profile (`reason.ExGuestNotFound`).
@@ -33,7 +13,10 @@ pub const EX_GUEST_NOT_FOUND: i32 = 85;
 
 /// Runs one `minikube` invocation.
 pub fn run(argv: &[String]) -> i32 {
-    let a = Args::parse(argv, VALUED);
+    let a = match Args::parse(tool_doubles::spec::minikube(), argv) {
+        Ok(a) => a,
+        Err(r) => return super::refuse(r),
+    };
     match dispatch(&a) {
         Ok(code) => code,
         Err(e) => {
@@ -239,6 +222,12 @@ fn dispatch(a: &Args) -> Result<i32> {
             state::update_desired(&dir, |d| {
                 if let Some(p) = d.profiles.get_mut(&name) {
                     for i in images.iter() {
+                        // A cri-o node lists (and removes) podman's `localhost/` name of a loaded short name.
+                        let i = if p.runtime == "crio" {
+                            i.strip_prefix("localhost/").unwrap_or(i)
+                        } else {
+                            i
+                        };
                         p.loaded_images.remove(&engine::normalise_image(i));
                     }
                 }
@@ -275,11 +264,9 @@ fn dispatch(a: &Args) -> Result<i32> {
                     .trim_start_matches("sha256:")
                     .to_string();
                 let size = info.as_ref().and_then(|v| v["Size"].as_u64()).unwrap_or(0);
-                let tag = if r.contains('/') {
-                    r.clone()
-                } else {
-                    format!("docker.io/library/{r}")
-                };
+                // What the runtime lists for a loaded `name:tag` (see tool_doubles::tools::minikube::node_name):
+                // cri-o loads with podman, which names a short docker-archive tag `localhost/name:tag`.
+                let tag = tool_doubles::tools::minikube::node_name(&p.runtime, r);
                 items.push(json!({"id": id, "repoDigests": [], "repoTags": [tag], "size": size.to_string()}));
             }
             if format == "json" {

@@ -7,6 +7,8 @@ pub mod portforward;
 
 use std::collections::BTreeMap;
 
+use tool_doubles::spec::{Refusal, Spec};
+
 /// Parsed command line: positionals in order, flags by name (repeatable).
 #[derive(Debug, Default, Clone)]
 pub struct Args {
@@ -17,47 +19,19 @@ pub struct Args {
 }
 
 impl Args {
-    /// Parses `argv` (without argv[0]); `valued` lists flags that take a value when not given with `=`.
-    pub fn parse(argv: &[String], valued: &[&str]) -> Args {
-        let mut a = Args::default();
-        let mut it = argv.iter().peekable();
-        while let Some(w) = it.next() {
-            if w == "--" {
-                a.pos.extend(it.by_ref().cloned());
-                break;
-            }
-            if let Some(rest) = w.strip_prefix("--") {
-                let (name, val) = match rest.split_once('=') {
-                    Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                    None => (rest.to_string(), None),
-                };
-                let key = format!("--{name}");
-                let val = match val {
-                    Some(v) => v,
-                    None if valued.contains(&key.as_str()) => {
-                        it.next().cloned().unwrap_or_default()
-                    }
-                    None => String::new(),
-                };
-                a.flags.entry(key).or_default().push(val);
-            } else if w.starts_with('-')
-                && w.len() > 1
-                && !w[1..].starts_with(|c: char| c.is_ascii_digit())
-            {
-                let key = w[..2].to_string();
-                let val = if w.len() > 2 {
-                    w[2..].trim_start_matches('=').to_string()
-                } else if valued.contains(&key.as_str()) {
-                    it.next().cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                };
-                a.flags.entry(key).or_default().push(val);
-            } else {
-                a.pos.push(w.clone());
-            }
+    /// Parses `argv` (without argv[0]) against the real tool's flag set (`tool_doubles::spec`, shared with
+    /// the recording doubles): an unknown flag, a missing value or a bad bool is refused with the real tool's
+    /// error text and exit code. Flags are keyed by their long name (`--namespace`).
+    pub fn parse(spec: &Spec, argv: &[String]) -> Result<Args, Refusal> {
+        let p = spec.parse(argv)?;
+        if !p.warnings.is_empty() {
+            // pflag prints a deprecated flag's warning on stderr when it parses it.
+            eprint!("{}", p.warnings);
         }
-        a
+        Ok(Args {
+            pos: p.words(),
+            flags: p.flags,
+        })
     }
 
     /// Last value of any of the given flag spellings.
@@ -86,38 +60,12 @@ impl Args {
     }
 }
 
-/// Parses a Go duration like `5m`, `300s`, `1m30s`, `2h`.
-pub fn go_duration(s: &str) -> Option<std::time::Duration> {
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push('s');
-            chars.next();
-        }
-        let n: f64 = num.parse().ok()?;
-        num.clear();
-        total += n * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return None,
-        };
-        any = true;
-    }
-    if !num.is_empty() {
-        total += num.parse::<f64>().ok()?;
-        any = true;
-    }
-    any.then(|| std::time::Duration::from_secs_f64(total))
+pub use tool_doubles::spec::go_duration;
+
+/// What a refused command line prints and exits with (like the real tool).
+pub fn refuse(r: Refusal) -> i32 {
+    eprint!("{}", r.stderr);
+    r.code
 }
 
 /// Entry point shared by the three binaries: records the call, runs the supervisor when asked to.
@@ -146,8 +94,9 @@ mod tests {
     }
 
     #[test]
-    fn parses_mixed_flags() {
+    fn parses_against_the_real_flag_set() {
         let a = Args::parse(
+            tool_doubles::spec::helm4(),
             &v(&[
                 "upgrade",
                 "--install",
@@ -162,19 +111,23 @@ mod tests {
                 "--timeout",
                 "5m",
             ]),
-            &["-n", "-f", "--values", "--timeout"],
-        );
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(a.pos, v(&["upgrade", "r", "./c"]));
         assert_eq!(a.get(&["-n", "--namespace"]).as_deref(), Some("todo"));
         assert_eq!(a.all(&["-f", "--values"]), v(&["a.yaml", "b.yaml"]));
-        assert!(a.has(&["--wait"]));
+        assert_eq!(a.get(&["--wait"]).as_deref(), Some("watcher"));
         assert_eq!(
-            go_duration(&a.get(&["--timeout"]).unwrap()),
+            a.get(&["--timeout"]).and_then(|t| go_duration(&t)),
             Some(std::time::Duration::from_secs(300))
         );
-        assert_eq!(
-            go_duration("1m30s"),
-            Some(std::time::Duration::from_secs(90))
-        );
+        // Helm 3's --wait is a bool: the Helm 4 syntax fails as with the real helm 3.
+        let e = Args::parse(
+            tool_doubles::spec::helm3(),
+            &v(&["upgrade", "r", "./c", "--wait=watcher"]),
+        )
+        .err()
+        .map(|e| e.stderr);
+        assert!(e.is_some_and(|e| e.contains("invalid argument \"watcher\" for \"--wait\" flag")));
     }
 }
