@@ -212,7 +212,8 @@ fn scenario(env: &Env<'_>) {
         "DATABASE_URL=postgres://todo:drill-pw-0451@db.invalid:notaport/todo\n",
     )
     .unwrap();
-    // Each drill points the backend at another database: a switch the xtask stops unless asked for.
+    // Each drill points the backend at another database: a switch the xtask stops unless asked for
+    // (--switch-database).
     let r = env.xtask(&[
         "deploy",
         "--skip-build",
@@ -224,8 +225,6 @@ fn scenario(env: &Env<'_>) {
         &port,
         "--env-file",
         &envf.display().to_string(),
-        // Going from the bundled database to an external one needs saying so (settings step).
-        "--switch-database",
     ]);
     let text = drill_outcome(&mut failed, "crashing backend", &r);
     check(
@@ -257,7 +256,6 @@ fn scenario(env: &Env<'_>) {
         &port,
         "--env-file",
         &envf.display().to_string(),
-        "--switch-database",
     ]);
     let text = drill_outcome(&mut failed, "readiness never green", &r);
     check(
