@@ -69,6 +69,8 @@ impl std::error::Error for Failure {}
 pub struct Reported {
     /// One line that names what failed.
     pub headline: String,
+    /// The step that failed, when a pipeline step did.
+    pub step: Option<&'static str>,
 }
 
 impl fmt::Display for Reported {
@@ -78,6 +80,11 @@ impl fmt::Display for Reported {
 }
 
 impl std::error::Error for Reported {}
+
+/// The pipeline step an error comes from, when it does.
+pub fn failed_step(err: &anyhow::Error) -> Option<&'static str> {
+    err.downcast_ref::<Reported>().and_then(|r| r.step)
+}
 
 /// The exit code an error maps to.
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
@@ -116,6 +123,7 @@ mod tests {
         ))
         .context(Reported {
             headline: "step release failed (details above)".into(),
+            step: Some("release"),
         });
         assert_eq!(
             final_message(&detailed),

@@ -222,3 +222,54 @@ fn dev_rebuilds_what_changed_keeps_serving_on_errors_and_leaves_the_release_on_c
         env.leftover_temp_files()
     );
 }
+
+/// A first deploy that fails for something an edit fixes (here a compile error) does not end `dev`: it says
+/// so and deploys again at the next change.
+#[test]
+fn a_failed_first_deploy_is_tried_again_at_the_next_change() {
+    let env = Env::new().with_real_helm(testkit::tools::helm3());
+    if env.real_helm.is_none() {
+        return testkit::ci::missing_prerequisite("helm 3 (.ci/fetch-tools.sh)");
+    }
+    append(
+        &env,
+        "frontend/src/main.rs",
+        "compile_error!(\"broken before dev started\");",
+    );
+    let mut dev = Dev::start(&env);
+    let failed = dev.wait_for(Duration::from_secs(60), "the failed first deploy", |v| {
+        v["event"] == "first_deploy_failed"
+    });
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("step images failed")),
+        "{failed}"
+    );
+    assert!(
+        env.calls_of("helm")
+            .iter()
+            .all(|h| !h.starts_with("upgrade")),
+        "nothing was installed"
+    );
+    let main = env.root.join("frontend/src/main.rs");
+    let text = std::fs::read_to_string(&main).unwrap_or_default();
+    std::fs::write(
+        &main,
+        text.replace("compile_error!(\"broken before dev started\");", "// fixed"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    dev.wait_for(
+        Duration::from_secs(60),
+        "the watch after the retried deploy",
+        |v| v["event"] == "watching",
+    );
+    let helm = env.calls_of("helm");
+    assert!(
+        helm.iter()
+            .any(|h| h.starts_with("upgrade --install todo-frontend")),
+        "{helm:#?}"
+    );
+    sigint(dev.child.id());
+    Run::wait(dev.child).assert_code(130);
+}

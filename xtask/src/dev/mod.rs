@@ -17,7 +17,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use self::watch::{Affected, Inputs, Watch};
-use crate::cli::DevArgs;
+use crate::cli::{DeployArgs, DevArgs};
 use crate::context::Context;
 use crate::logs::{Options, Sink, Streamer};
 use crate::pipeline::images::{self, Profile, SERVICES};
@@ -30,11 +30,13 @@ impl DevArgs {
     /// Runs `cargo xtask dev`.
     pub fn run(&self, ctx: &Context) -> Result<()> {
         let inputs = watched(ctx, &self.deploy.values)?;
-        let (mut st, rep) = pipeline::deploy(ctx, &self.deploy, Profile::Dev)?;
         if ctx.dry_run {
+            let (_, rep) = pipeline::deploy(ctx, &self.deploy, Profile::Dev)?;
             rep.println("dry run: dev would now watch the images' inputs and the charts, and roll out each change");
             return Ok(());
         }
+        let (watch, roots) = Watch::start(&inputs)?;
+        let mut st = first_deploy(ctx, &self.deploy, &inputs, &watch)?;
         interrupt::set_hint("the releases keep running: `cargo xtask clean` removes them");
         let stop_logs = Arc::new(AtomicBool::new(false));
         let logs = (!self.no_logs).then(|| {
@@ -50,7 +52,6 @@ impl DevArgs {
             let stop = Arc::clone(&stop_logs);
             std::thread::spawn(move || streamer.run(&stop))
         });
-        let (watch, roots) = Watch::start(&inputs)?;
         say(
             ctx,
             json!({"event": "watching", "roots": roots}),
@@ -93,6 +94,39 @@ impl DevArgs {
         }
         outcome
     }
+}
+
+/// The first deploy. One that fails for something the sources can fix (a compile error, a crash, a failed
+/// smoke test) is said and tried again at the next change, as the loop would; a missing prerequisite or a
+/// refused setting ends `dev`.
+fn first_deploy(ctx: &Context, args: &DeployArgs, inputs: &Inputs, watch: &Watch) -> Result<State> {
+    loop {
+        match pipeline::deploy(ctx, args, Profile::Dev) {
+            Ok((st, _)) => return Ok(st),
+            Err(e) if fixable(&e) => say(
+                ctx,
+                json!({"event": "first_deploy_failed", "error": crate::exit::final_message(&e)}),
+                "[dev] the first deploy failed (above); fix it and save: dev tries again at the next change",
+            ),
+            Err(e) => return Err(e),
+        }
+        loop {
+            match watch.next(Duration::from_millis(500))? {
+                Some(paths) if !inputs.affected_all(&paths).is_empty() => break,
+                _ if interrupt::is_set() => return Err(crate::exit::Failure::interrupted().into()),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// True for a failure an edit of the sources can fix: a build, a rollout, the forward or the smoke test;
+/// not a missing prerequisite, a cluster that does not start, or a refused setting.
+fn fixable(e: &anyhow::Error) -> bool {
+    matches!(
+        crate::exit::failed_step(e),
+        Some("images" | "load" | "release" | "forward" | "smoke")
+    )
 }
 
 /// The inputs of both images (in the dev profile) and of both charts.

@@ -272,9 +272,20 @@ impl Streamer {
     }
 
     /// Polls every second until `stop` is set (or Ctrl-C).
+    /// A pod listing that fails (the API server restarting) is said once, and the stream goes on.
     pub fn run(&mut self, stop: &AtomicBool) -> Result<()> {
+        let mut said: Option<String> = None;
         while !stop.load(Ordering::SeqCst) && !interrupt::is_set() {
-            self.poll()?;
+            match self.poll() {
+                Ok(()) => said = None,
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    if said.as_deref() != Some(msg.as_str()) {
+                        eprintln!("logs: {msg}; trying again");
+                        said = Some(msg);
+                    }
+                }
+            }
             for _ in 0..10 {
                 if stop.load(Ordering::SeqCst) {
                     break;

@@ -206,6 +206,7 @@ pub fn run_steps(
                 // The step line above carries the whole diagnosis; the run ends with one line that names it.
                 return Err(e.context(Reported {
                     headline: format!("step {name} failed (see above)"),
+                    step: Some(name),
                 }));
             }
         }
