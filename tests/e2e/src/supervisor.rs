@@ -89,6 +89,8 @@ struct PodRuntime {
     startup: ProbeCounter,
     restart_at: Option<Instant>,
     image_retry_at: Option<Instant>,
+    /// Set while the pod terminates: when its grace period ends (SIGKILL then, as the kubelet does).
+    terminate_by: Option<Instant>,
 }
 
 struct Supervisor {
@@ -191,6 +193,7 @@ impl Supervisor {
         };
         self.process_deletions(desired)?;
         self.observe_containers();
+        self.finish_terminations();
         self.reconcile(desired, &objs)?;
         self.probe_all();
         self.cleanup_networks(desired);
@@ -222,7 +225,52 @@ impl Supervisor {
         })
     }
 
+    /// Deletes a pod as the kubelet does (pkg/kubelet/kuberuntime/kuberuntime_container.go killContainer): the
+    /// pod is marked terminating (a deletionTimestamp; endpoints and rollouts leave it out at once), its
+    /// container gets SIGTERM and `terminationGracePeriodSeconds` (default 30) before SIGKILL, and the pod is
+    /// gone once the container has exited. A pod whose container never ran goes at once.
     fn delete_pod(&mut self, p: &PodRecord) {
+        let Some(rec) = self.obs.pods.iter_mut().find(|x| x.uid == p.uid) else {
+            return;
+        };
+        if rec.terminating {
+            return;
+        }
+        rec.terminating = true;
+        rec.ready = false;
+        let running =
+            rec.container_id.is_some() && matches!(rec.state, ContainerState::Running { .. });
+        if !running {
+            let rec = rec.clone();
+            self.remove_pod(&rec);
+            return;
+        }
+        let grace = p
+            .spec
+            .get("terminationGracePeriodSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(30);
+        let cname = realise::container_name(&self.owner, &p.namespace, &p.name);
+        // `docker stop -t`: SIGTERM (the image's STOPSIGNAL), SIGKILL when the grace runs out. In the
+        // background: the supervisor goes on with the other pods meanwhile.
+        let t = grace.to_string();
+        std::thread::spawn(move || {
+            let _ = engine::run(&["stop", "-t", &t, &cname]);
+        });
+        self.rt.entry(p.uid.clone()).or_default().terminate_by =
+            Some(Instant::now() + Duration::from_secs(grace + 5));
+        self.event(
+            &p.namespace,
+            "Pod",
+            &p.name,
+            "Normal",
+            "Killing",
+            format!("Stopping container {}", p.container_name),
+        );
+    }
+
+    /// Removes a terminated pod: its container, its record, its emptyDirs.
+    fn remove_pod(&mut self, p: &PodRecord) {
         let _ = engine::run(&[
             "rm",
             "-f",
@@ -237,14 +285,28 @@ impl Supervisor {
                 .join("pods")
                 .join(&p.name),
         );
-        self.event(
-            &p.namespace,
-            "Pod",
-            &p.name,
-            "Normal",
-            "Killing",
-            format!("Stopping container {}", p.container_name),
-        );
+    }
+
+    /// Terminating pods whose container has exited, or whose grace has run out, are removed.
+    fn finish_terminations(&mut self) {
+        let done: Vec<PodRecord> = self
+            .obs
+            .pods
+            .iter()
+            .filter(|p| p.terminating)
+            .filter(|p| {
+                let over = self
+                    .rt
+                    .get(&p.uid)
+                    .and_then(|r| r.terminate_by)
+                    .is_none_or(|t| Instant::now() >= t);
+                over || !matches!(p.state, ContainerState::Running { .. })
+            })
+            .cloned()
+            .collect();
+        for p in done {
+            self.remove_pod(&p);
+        }
     }
 
     fn observe_containers(&mut self) {
@@ -296,6 +358,20 @@ impl Supervisor {
                         started_at: started,
                     };
                 }
+                continue;
+            }
+            if p.terminating {
+                // Stopped on purpose: no restart, no back-off; finish_terminations removes it.
+                p.state = ContainerState::Terminated {
+                    exit_code: info
+                        .and_then(|i| i.pointer("/State/ExitCode"))
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0),
+                    reason: "Completed".into(),
+                    started_at: None,
+                    finished_at: Some(now),
+                    container_id: id.clone(),
+                };
                 continue;
             }
             if let ContainerState::Running { started_at } = p.state.clone() {
@@ -389,7 +465,13 @@ impl Supervisor {
             self.sync_aliases(ns, o);
         }
         // Pods waiting on a restart or an image.
-        let pending: Vec<PodRecord> = self.obs.pods.clone();
+        let pending: Vec<PodRecord> = self
+            .obs
+            .pods
+            .iter()
+            .filter(|p| !p.terminating)
+            .cloned()
+            .collect();
         for p in pending {
             let Some(o) = objs.get(&p.namespace) else {
                 continue;
@@ -490,8 +572,10 @@ impl Supervisor {
         replicas: u32,
     ) -> Result<()> {
         let r = view::rollout(&self.obs, ns, w);
+        // A terminating pod no longer counts: its replacement starts while it drains (ReplicaSet controller).
         let mine: Vec<PodRecord> = view::pods_of(&self.obs, ns, w)
             .into_iter()
+            .filter(|p| !p.terminating)
             .cloned()
             .collect();
         let (current, old): (Vec<_>, Vec<_>) = mine
@@ -564,6 +648,11 @@ impl Supervisor {
 
     fn aliases_for(&self, ns: &str, o: &Objects, p: &PodRecord) -> Vec<String> {
         let mut out = Vec::new();
+        // A terminating pod leaves its Services' endpoints at once (the EndpointSlice controller); the
+        // reconnect that drops its aliases keeps its IP and its open connections, as kube-proxy's conntrack does.
+        if p.terminating {
+            return out;
+        }
         for s in &o.services {
             if crate::manifest::selector_matches(&s.selector, &p.labels) {
                 let n = &s.meta.name;

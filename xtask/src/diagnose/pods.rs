@@ -15,7 +15,10 @@ pub fn analyze(snap: &Snapshot) -> Vec<Finding> {
             out.extend(oom_killed(pod, cs));
             out.extend(crash_loop(snap, pod, cs));
         }
-        out.extend(failing_probes(snap, pod));
+        // A pod a rollout is stopping fails its readiness probe on purpose while it drains.
+        if pod.metadata.deletion_timestamp.is_none() {
+            out.extend(failing_probes(snap, pod));
+        }
     }
     out
 }

@@ -39,11 +39,13 @@ pub fn releases_installed(ctx: &Context) -> Result<(), String> {
     }
 }
 
-/// Pods that are app pods (not finished hook/test pods).
+/// Pods that are app pods (not finished hook/test pods, and not pods a rollout is
+/// stopping: those turn unready on purpose while they drain).
 fn app_pods(snap: &Snapshot) -> impl Iterator<Item = &Pod> {
     snap.pods
         .iter()
         .filter(|p| !matches!(p.status.phase.as_str(), "Succeeded"))
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
         .filter(|p| !p.metadata.annotations.contains_key("helm.sh/hook"))
 }
 
@@ -439,6 +441,51 @@ mod tests {
         assert_eq!(
             services_check(&snap(NO_EP)).detail,
             "todo-frontend: no ready endpoints"
+        );
+    }
+
+    #[test]
+    fn a_pod_being_stopped_by_a_rollout_is_not_a_problem() {
+        let mut doc: serde_json::Value = match serde_json::from_str(HEALTHY) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        };
+        let Some(items) = doc["items"].as_array_mut() else {
+            panic!("no items")
+        };
+        let Some(mut old) = items.iter().find(|i| i["kind"] == "Pod").cloned() else {
+            panic!("no pod")
+        };
+        old["metadata"]["name"] = "todo-frontend-old-abcde".into();
+        old["metadata"]["deletionTimestamp"] = "2026-11-25T21:45:00Z".into();
+        for c in old["status"]["conditions"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            c["status"] = "False".into();
+        }
+        items.push(old.clone());
+        let s = snap(&doc.to_string());
+        assert_eq!(
+            pods_check(&s).outcome,
+            Outcome::Pass,
+            "{:?}",
+            pods_check(&s)
+        );
+        // The same pod without the deletion mark is a real problem.
+        let Some(last) = doc["items"].as_array_mut().and_then(|i| i.last_mut()) else {
+            panic!("no items")
+        };
+        last["metadata"]
+            .as_object_mut()
+            .map(|m| m.remove("deletionTimestamp"));
+        let r = pods_check(&snap(&doc.to_string()));
+        assert_eq!(r.outcome, Outcome::Fail, "{r:?}");
+        assert!(
+            r.detail.contains("todo-frontend-old-abcde is not Ready"),
+            "{}",
+            r.detail
         );
     }
 
