@@ -245,7 +245,7 @@ pub async fn serve_until(
         tracing::info!("draining in-flight requests");
         let _ = stopping_tx.send(true);
     };
-    let server = crate::server::serve(listener, router(state), limits, signal);
+    let server = http_serve::serve(listener, router(state), limits, signal);
     let drain_deadline = async move {
         if stopping_rx.wait_for(|stopping| *stopping).await.is_ok() {
             tokio::time::sleep(DRAIN_TIMEOUT).await;

@@ -57,7 +57,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        // Requests always come through `server::serve`, which records the peer; without it (a
+        // Requests always come through `http_serve::serve`, which records the peer; without it (a
         // router driven directly) the request is treated as coming from one unknown address.
         let peer = parts
             .extensions

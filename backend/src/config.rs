@@ -4,6 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use http_serve::HttpLimits;
+
 use sqlx::postgres::PgConnectOptions;
 
 /// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
@@ -95,28 +97,9 @@ pub struct Config {
     pub sign_in: SignInLimits,
 }
 
-/// Bounds of the HTTP server that keep slow or idle clients from holding it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpLimits {
-    /// `HEADER_READ_TIMEOUT_SECS` (default 10): a connection that has not sent a whole request head
-    /// within this time (also between keep-alive requests) is closed.
-    pub header_read_timeout: Duration,
-    /// `BODY_READ_TIMEOUT_SECS` (default 15): a request body not received completely within this
-    /// time is refused with 408.
-    pub body_read_timeout: Duration,
-    /// `MAX_CONNECTIONS` (default 4096): open connections beyond this are answered 503 and closed.
-    pub max_connections: usize,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(15),
-            max_connections: 4096,
-        }
-    }
-}
+/// The backend's HTTP bounds by default: a body must arrive within 15 s (a task or a chat message is small).
+pub const DEFAULT_HTTP_LIMITS: HttpLimits =
+    HttpLimits::with_body_read_timeout(Duration::from_secs(15));
 
 /// How much one user may store; over a cap the API answers 409 `limit_reached` and writes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,7 +307,7 @@ impl Config {
                 })
             }
         };
-        let defaults = HttpLimits::default();
+        let defaults = DEFAULT_HTTP_LIMITS;
         let http = HttpLimits {
             header_read_timeout: secs(
                 "HEADER_READ_TIMEOUT_SECS",
@@ -468,7 +451,7 @@ mod tests {
         assert_eq!(c.openai_timeout, Duration::from_secs(20));
         assert_eq!(c.token_ttl, Duration::from_secs(168 * 3600));
         assert!(c.openai_api_key.is_none());
-        assert_eq!(c.http, HttpLimits::default());
+        assert_eq!(c.http, DEFAULT_HTTP_LIMITS);
         assert_eq!(c.shutdown_delay, Duration::ZERO);
         assert_eq!(c.caps, Caps::default());
         assert_eq!(c.sign_in, SignInLimits::default());

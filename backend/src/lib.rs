@@ -10,7 +10,6 @@ pub mod error;
 pub mod extract;
 pub mod readiness;
 pub mod routes;
-pub mod server;
 pub mod storage;
 
 pub use app::{serve, AppState};

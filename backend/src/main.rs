@@ -37,9 +37,7 @@ async fn run(config: Config) -> ExitCode {
         }
     };
     tracing::info!(%addr, "listening");
-    let signals = count_signals();
-    let first = wait_for(signals.clone(), 1);
-    let second = wait_for(signals, 2);
+    let (first, second) = http_serve::shutdown_signals();
     match backend::app::serve_until(config, listener, first, second).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -56,51 +54,5 @@ fn init_tracing(config: &Config) {
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
-    }
-}
-
-/// Counts SIGTERM/Ctrl-C: the first starts the shutdown, a second cuts its pause short.
-fn count_signals() -> tokio::sync::watch::Receiver<u32> {
-    let (tx, rx) = tokio::sync::watch::channel(0u32);
-    tokio::spawn(async move {
-        loop {
-            shutdown_signal().await;
-            tx.send_modify(|n| *n += 1);
-        }
-    });
-    rx
-}
-
-async fn wait_for(mut signals: tokio::sync::watch::Receiver<u32>, n: u32) {
-    if signals.wait_for(|seen| *seen >= n).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    // SIGTERM is what Kubernetes and `docker stop` send; elsewhere (Windows) only Ctrl-C exists.
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received"),
-        () = terminate => tracing::info!("SIGTERM received"),
     }
 }

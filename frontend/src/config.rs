@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use http_serve::HttpLimits;
+
 use reqwest::Url;
 
 /// Default backend address: the backend Service inside the cluster.
@@ -18,28 +20,9 @@ pub const SIGN_IN_MAX_BODY_BYTES: usize = 64 * 1024;
 /// How long requests in flight may run after shutdown starts (below Kubernetes' 30 s grace period).
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Bounds of the HTTP server that keep slow or idle clients from holding it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpLimits {
-    /// `HEADER_READ_TIMEOUT_SECS` (default 10): a connection that has not sent a whole request head
-    /// within this time (also between keep-alive requests) is closed.
-    pub header_read_timeout: Duration,
-    /// `BODY_READ_TIMEOUT_SECS` (default 30): a request body not received completely within this
-    /// time is refused with 408.
-    pub body_read_timeout: Duration,
-    /// `MAX_CONNECTIONS` (default 4096): open connections beyond this are answered 503 and closed.
-    pub max_connections: usize,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-            max_connections: 4096,
-        }
-    }
-}
+/// The frontend's HTTP bounds by default: a body must arrive within 30 s.
+pub const DEFAULT_HTTP_LIMITS: HttpLimits =
+    HttpLimits::with_body_read_timeout(Duration::from_secs(30));
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +155,7 @@ impl Config {
                     expected,
                 }),
         };
-        let limits = HttpLimits::default();
+        let limits = DEFAULT_HTTP_LIMITS;
         let http = HttpLimits {
             header_read_timeout: Duration::from_secs(number(
                 "HEADER_READ_TIMEOUT_SECS",
@@ -268,7 +251,7 @@ mod tests {
         assert_eq!(c.backend_timeout, Duration::from_secs(30));
         assert_eq!(c.log_filter, "info");
         assert_eq!(c.log_format, LogFormat::Text);
-        assert_eq!(c.http, HttpLimits::default());
+        assert_eq!(c.http, DEFAULT_HTTP_LIMITS);
         assert_eq!(c.shutdown_delay, Duration::ZERO);
     }
 

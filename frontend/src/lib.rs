@@ -10,7 +10,6 @@ pub mod error;
 pub mod health;
 pub mod proxy;
 pub mod security;
-pub mod server;
 pub mod session;
 
 use std::future::Future;
@@ -73,7 +72,7 @@ pub async fn serve_until(
         tracing::info!("draining connections");
         let _ = stopping_tx.send(());
     };
-    let server = server::serve(listener, router, config.http, signal);
+    let server = http_serve::serve(listener, router, config.http, signal);
     let drain_timeout = config.drain_timeout;
     let drain_deadline = async move {
         match stopping_rx.await {

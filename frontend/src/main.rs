@@ -42,9 +42,7 @@ async fn run(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tracing::info!(%addr, backend = %config.backend_url, "todo-frontend listening");
-    let signals = count_signals();
-    let first = wait_for(signals.clone(), 1);
-    let second = wait_for(signals, 2);
+    let (first, second) = http_serve::shutdown_signals();
     frontend::serve_until(config, listener, first, second)
         .await
         .map_err(|e| e.to_string())?;
@@ -65,50 +63,4 @@ fn init_tracing(config: &Config) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-/// Counts SIGTERM/Ctrl-C: the first starts the shutdown, a second cuts its pause short.
-fn count_signals() -> tokio::sync::watch::Receiver<u32> {
-    let (tx, rx) = tokio::sync::watch::channel(0u32);
-    tokio::spawn(async move {
-        loop {
-            shutdown_signal().await;
-            tx.send_modify(|n| *n += 1);
-        }
-    });
-    rx
-}
-
-async fn wait_for(mut signals: tokio::sync::watch::Receiver<u32>, n: u32) {
-    if signals.wait_for(|seen| *seen >= n).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received");
 }

@@ -210,7 +210,7 @@ pub fn set_forwarded_for(headers: &mut HeaderMap, peer: Option<SocketAddr>) {
     }
 }
 
-/// The TCP peer `server::serve` recorded for this request.
+/// The TCP peer `http_serve::serve` recorded for this request.
 pub fn peer(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
     extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
 }

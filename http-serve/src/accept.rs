@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-use crate::config::HttpLimits;
+use crate::HttpLimits;
 
 /// What an over-the-cap connection reads before it is closed: the same JSON error as every other.
 const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
@@ -29,7 +29,7 @@ content-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open connections finish
 /// their current request (keep-alive connections close after it) and returns once all are gone.
-/// Callers bound that wait (see `app::serve`).
+/// Callers bound that wait (the services give it their drain timeout).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
