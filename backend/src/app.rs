@@ -201,12 +201,7 @@ pub async fn serve(
 /// [`serve`], with the pause of `SHUTDOWN_DELAY_SECS` after `shutdown` cut short when `skip_delay`
 /// completes (the binary: a second SIGTERM or Ctrl-C).
 ///
-/// The pause is how pods stop taking traffic before they stop serving: Kubernetes removes a
-/// terminating pod from its Service endpoints at the same time as it sends SIGTERM, and kube-proxy
-/// applies that a moment later, so for a few seconds new connections still arrive. During the pause
-/// everything is served as usual and `/ready` answers 503. It lives in the binary, not in a
-/// `preStop` hook, because the image is distroless (no shell or `sleep` for an `exec` hook), the
-/// `preStop.sleep` action needs Kubernetes >= 1.30, and `docker stop` runs no hooks at all.
+/// During the pause everything is served as usual and `/ready` answers 503 (why: [`http_serve::Shutdown`]).
 pub async fn serve_until(
     config: Config,
     listener: tokio::net::TcpListener,
@@ -225,41 +220,17 @@ pub async fn serve_until(
             throttle.forget_idle();
         }
     });
-    let delay = state.config.shutdown_delay;
     let readiness = state.readiness.clone();
-
-    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-    let signal = async move {
-        shutdown.await;
-        readiness.set_stopping();
-        if !delay.is_zero() {
-            tracing::info!(
-                delay_s = delay.as_secs(),
-                "shutdown requested: serving on until load balancers stop sending traffic"
-            );
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = skip_delay => tracing::info!("asked again: not waiting any longer"),
-            }
-        }
-        tracing::info!("draining in-flight requests");
-        let _ = stopping_tx.send(true);
+    let shutdown = http_serve::Shutdown {
+        requested: shutdown,
+        skip_delay,
+        delay: state.config.shutdown_delay,
+        drain_timeout: DRAIN_TIMEOUT,
     };
-    let server = http_serve::serve(listener, router(state), limits, signal);
-    let drain_deadline = async move {
-        if stopping_rx.wait_for(|stopping| *stopping).await.is_ok() {
-            tokio::time::sleep(DRAIN_TIMEOUT).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    let result = tokio::select! {
-        () = server => Ok(()),
-        () = drain_deadline => {
-            tracing::warn!(timeout_s = DRAIN_TIMEOUT.as_secs(), "drain timed out, dropping remaining requests");
-            Ok(())
-        }
-    };
+    http_serve::serve_until_stopped(listener, router(state), limits, shutdown, move || {
+        readiness.set_stopping()
+    })
+    .await;
     migrations.abort();
     sweeper.abort();
     if tokio::time::timeout(POOL_CLOSE_TIMEOUT, pool.close())
@@ -269,5 +240,5 @@ pub async fn serve_until(
         tracing::warn!("database pool did not close in time");
     }
     tracing::info!("stopped");
-    result
+    Ok(())
 }

@@ -6,9 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{raw_connection, read_answer, spawn_app_with, Seen, TestApp};
+use common::{raw_connection, spawn_app_with, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use testkit::raw_http::{read_answer, Seen};
 use tokio::io::AsyncWriteExt;
 
 const DEADLINE: Duration = Duration::from_secs(60);

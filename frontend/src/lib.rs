@@ -40,11 +40,8 @@ pub async fn serve(
 /// [`serve`], with the pause of `SHUTDOWN_DELAY_SECS` after `shutdown` cut short when `skip_delay`
 /// completes (the binary: a second SIGTERM or Ctrl-C).
 ///
-/// During the pause everything is served as usual and `/api/health` answers 503 `stopping`:
-/// Kubernetes removes a terminating pod from its endpoints while it sends SIGTERM, and kube-proxy
-/// applies that a moment later. The pause lives in the binary rather than a `preStop` hook because
-/// the image is distroless (no shell or `sleep` for an `exec` hook), `preStop.sleep` needs
-/// Kubernetes >= 1.30, and `docker stop` runs no hooks at all.
+/// During the pause everything is served as usual and `/api/health` answers 503 `stopping` (why:
+/// [`http_serve::Shutdown`]).
 pub async fn serve_until(
     config: Config,
     listener: tokio::net::TcpListener,
@@ -54,38 +51,15 @@ pub async fn serve_until(
     let state = app::AppState::new(&config)?;
     let stopping = state.stopping.clone();
     let router = app::router(state);
-    let delay = config.shutdown_delay;
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        stopping.store(true, std::sync::atomic::Ordering::Release);
-        if !delay.is_zero() {
-            tracing::info!(
-                delay_s = delay.as_secs(),
-                "shutdown requested: serving on until load balancers stop sending traffic"
-            );
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = skip_delay => tracing::info!("asked again: not waiting any longer"),
-            }
-        }
-        tracing::info!("draining connections");
-        let _ = stopping_tx.send(());
+    let shutdown = http_serve::Shutdown {
+        requested: shutdown,
+        skip_delay,
+        delay: config.shutdown_delay,
+        drain_timeout: config.drain_timeout,
     };
-    let server = http_serve::serve(listener, router, config.http, signal);
-    let drain_timeout = config.drain_timeout;
-    let drain_deadline = async move {
-        match stopping_rx.await {
-            Ok(()) => tokio::time::sleep(drain_timeout).await,
-            // The server ended before any shutdown signal: the other branch reports how.
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = server => {}
-        () = drain_deadline => {
-            tracing::warn!(timeout_s = drain_timeout.as_secs(), "drain timed out, dropping remaining requests");
-        }
-    }
+    http_serve::serve_until_stopped(listener, router, config.http, shutdown, move || {
+        stopping.store(true, std::sync::atomic::Ordering::Release)
+    })
+    .await;
     Ok(())
 }

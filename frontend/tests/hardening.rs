@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::header;
 use serde_json::{json, Value};
 use support::*;
+use testkit::raw_http::{read_answer, Seen};
 use tokio::io::AsyncWriteExt;
 
 const DEADLINE: Duration = Duration::from_secs(60);

@@ -3,8 +3,10 @@
 
 mod accept;
 mod limits;
+mod shutdown;
 mod signals;
 
 pub use accept::serve;
 pub use limits::HttpLimits;
+pub use shutdown::{serve_until_stopped, Shutdown};
 pub use signals::shutdown_signals;

@@ -43,25 +43,12 @@ fn text(r: &Run) -> String {
 
 /// `tool args` of the calls that change something, in order.
 fn mutating(env: &Env) -> Vec<String> {
-    env.calls()
-        .iter()
+    env.call_lines()
+        .into_iter()
         .filter(|c| {
-            ["minikube", "helm", "kubectl", "docker"]
+            ["minikube ", "helm ", "kubectl ", "docker "]
                 .iter()
-                .any(|t| c["tool"] == *t)
-        })
-        .map(|c| {
-            let argv: Vec<&str> = c["argv"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str())
-                .collect();
-            format!(
-                "{} {}",
-                c["tool"].as_str().unwrap_or_default(),
-                argv.join(" ")
-            )
+                .any(|t| c.starts_with(t))
         })
         .filter(|c| {
             c.contains(" uninstall ")

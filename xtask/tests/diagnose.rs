@@ -29,23 +29,7 @@ impl Double {
 
     /// Every call, as `tool argv...`.
     fn calls(&self) -> Vec<String> {
-        self.env
-            .calls()
-            .iter()
-            .map(|c| {
-                let argv: Vec<&str> = c["argv"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str())
-                    .collect();
-                format!(
-                    "{} {}",
-                    c["tool"].as_str().unwrap_or_default(),
-                    argv.join(" ")
-                )
-            })
-            .collect()
+        self.env.call_lines()
     }
 
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -240,66 +240,6 @@ pub fn assert_error(
         .to_string()
 }
 
-/// What a raw connection saw: an HTTP response (status and the whole text) or the server closing it.
-#[derive(Debug)]
-pub enum Seen {
-    /// The server answered.
-    Response(u16, String),
-    /// The server closed the connection (or reset it) without an answer.
-    Closed,
-}
-
-/// Reads from `stream` until the server has sent a complete response head and its body (by
-/// Content-Length) or closed; panics after `deadline`.
-pub async fn read_answer(stream: &mut tokio::net::TcpStream, deadline: Duration) -> Seen {
-    use tokio::io::AsyncReadExt;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let until = tokio::time::Instant::now() + deadline;
-    loop {
-        if let Some(seen) = complete_response(&buf) {
-            return seen;
-        }
-        match tokio::time::timeout_at(until, stream.read(&mut chunk)).await {
-            Err(_) => panic!(
-                "no answer and no close within {deadline:?}; got so far: {:?}",
-                String::from_utf8_lossy(&buf)
-            ),
-            Ok(Ok(0)) | Ok(Err(_)) => {
-                return complete_response(&buf).unwrap_or(if buf.is_empty() {
-                    Seen::Closed
-                } else {
-                    let text = String::from_utf8_lossy(&buf).into_owned();
-                    Seen::Response(status_of(&text), text)
-                })
-            }
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-fn status_of(text: &str) -> u16 {
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-fn complete_response(buf: &[u8]) -> Option<Seen> {
-    let text = String::from_utf8_lossy(buf);
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())
-                .flatten()
-        })
-        .unwrap_or(0);
-    (body.len() >= length).then(|| Seen::Response(status_of(head), text.to_string()))
-}
-
 /// A raw TCP connection to the app (for what an HTTP client library would not send).
 pub async fn raw_connection(app: &TestApp) -> tokio::net::TcpStream {
     let addr = app.base.trim_start_matches("http://");

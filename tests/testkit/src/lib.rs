@@ -4,6 +4,8 @@ pub mod ci;
 pub mod docker;
 pub mod kube_api;
 pub mod pg;
+#[cfg(feature = "raw-http")]
+pub mod raw_http;
 pub mod tools;
 pub mod unique;
 

@@ -231,16 +231,20 @@ impl Env {
         self.calls()
             .iter()
             .filter(|c| c["tool"] == tool)
+            .map(argv_line)
+            .collect()
+    }
+
+    /// Every call, as `tool argv...`, in order.
+    pub fn call_lines(&self) -> Vec<String> {
+        self.calls()
+            .iter()
             .map(|c| {
-                c["argv"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    })
-                    .unwrap_or_default()
+                format!(
+                    "{} {}",
+                    c["tool"].as_str().unwrap_or_default(),
+                    argv_line(c)
+                )
             })
             .collect()
     }
@@ -388,4 +392,15 @@ pub fn eventually(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
 /// True for a recorded `kubectl port-forward` call.
 pub fn is_port_forward(call: &Value) -> bool {
     call["tool"] == "kubectl" && call["argv"].to_string().contains("port-forward")
+}
+
+/// A recorded call's argv joined by spaces.
+fn argv_line(call: &Value) -> String {
+    call["argv"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
