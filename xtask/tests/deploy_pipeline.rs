@@ -6,7 +6,7 @@ mod deploy_support;
 
 use std::time::Duration;
 
-use deploy_support::{alive, eventually, is_port_forward, sigint, Env, Run};
+use deploy_support::{alive, eventually, is_port_forward, sigint, Env, Run, Watched, SUPERVISED};
 use serde_json::Value;
 
 /// The pid on the first line of a forward's pid file (the second line is its URL).
@@ -377,9 +377,9 @@ fn deploy_until_the_forward_is_replaced(
     fault: &str,
     after_ms: u64,
     within: Duration,
-) -> std::process::Child {
+) -> Watched {
     env.set_state(|s| s[fault]["todo-frontend"] = after_ms.into());
-    let child = env.spawn_supervised();
+    let child = env.spawn_watched(&SUPERVISED);
     env.wait_for_calls(within, "a second port-forward", |calls| {
         calls.iter().filter(|c| is_port_forward(c)).count() >= 2
     });
@@ -403,16 +403,12 @@ fn forward_that_dies_is_restored() {
         first_line_pid(&recorded).is_some_and(alive),
         "pid file: {recorded:?}"
     );
+    // The user is told the forward is back.
+    child.wait_for_output(Duration::from_secs(30), "restarted on http://127.0.0.1:");
     sigint(pid);
-    let run = Run::wait(child);
+    let run = child.finish();
     run.assert_code(130);
     assert!(!pid_file.exists(), "pid file left after Ctrl-C");
-    assert!(
-        run.stdout.contains("restarted") || run.stderr.contains("restarted"),
-        "{}{}",
-        run.stdout,
-        run.stderr
-    );
     let pf = env.port_forward_pids();
     eventually(Duration::from_secs(5), "no forward left", || {
         pf.iter().all(|p| !alive(*p))
@@ -644,7 +640,7 @@ fn forward_that_stops_answering_is_detected_by_the_probe_and_restarted() {
         !alive(first)
     });
     sigint(pid);
-    let run = Run::wait(child);
+    let run = child.finish();
     run.assert_code(130);
     assert!(run.stdout.contains("stopped answering"), "{}", run.stdout);
 }

@@ -47,6 +47,16 @@ pub fn double_binary() -> PathBuf {
     .clone()
 }
 
+/// `deploy --keep-forward` on a free port, with JSON events.
+pub const SUPERVISED: [&str; 6] = [
+    "deploy",
+    "--no-smoke",
+    "--port",
+    "0",
+    "--keep-forward",
+    "--json",
+];
+
 /// One isolated environment: doubles on PATH, call log, state, a throwaway workspace, its own TMPDIR.
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -57,6 +67,8 @@ pub struct Env {
     pub tmp: PathBuf,
     pub real_helm: Option<PathBuf>,
     pub real_kubectl: Option<PathBuf>,
+    /// xtask processes started in the background: stopped when the test ends, even by a failed assertion.
+    spawned: std::cell::RefCell<Vec<u32>>,
 }
 
 fn write(p: &Path, text: &str) {
@@ -106,6 +118,7 @@ impl Env {
         let tmp = dir.path().join("tmp");
         std::fs::create_dir_all(&tmp).unwrap_or_else(|e| panic!("{e}"));
         let env = Self {
+            spawned: Default::default(),
             log: dir.path().join("calls.jsonl"),
             state: dir.path().join("state.json"),
             bin,
@@ -209,11 +222,14 @@ impl Env {
 
     /// Starts the xtask in the background.
     pub fn spawn(&self, args: &[&str]) -> Child {
-        self.xtask(args)
+        let child = self
+            .xtask(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.spawned.borrow_mut().push(child.id());
+        child
     }
 
     /// All recorded calls.
@@ -249,16 +265,31 @@ impl Env {
             .collect()
     }
 
+    /// Starts xtask in the background with its stdout read as it comes (see [`Watched`]).
+    pub fn spawn_watched(&self, args: &[&str]) -> Watched {
+        let mut child = self.spawn(args);
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stdout = child.stdout.take();
+        let sink = out.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in stdout
+                .into_iter()
+                .flat_map(|s| std::io::BufReader::new(s).lines())
+            {
+                let Ok(line) = line else { break };
+                if let Ok(mut o) = sink.lock() {
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            }
+        });
+        Watched { child, out, reader }
+    }
+
     /// Starts `deploy --keep-forward` (a supervised forward on a free port) in the background.
     pub fn spawn_supervised(&self) -> Child {
-        self.spawn(&[
-            "deploy",
-            "--no-smoke",
-            "--port",
-            "0",
-            "--keep-forward",
-            "--json",
-        ])
+        self.spawn(&SUPERVISED)
     }
 
     /// Panics unless no image was built and no release upgraded (since the calls were last cleared).
@@ -306,6 +337,49 @@ impl Env {
 }
 
 /// A finished xtask run.
+/// A background xtask whose stdout a test can wait on while it runs.
+pub struct Watched {
+    child: Child,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Watched {
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until stdout so far contains `text`, or panics with what it said.
+    pub fn wait_for_output(&self, within: Duration, text: &str) {
+        let end = Instant::now() + within;
+        loop {
+            let so_far = self.out.lock().map(|o| o.clone()).unwrap_or_default();
+            if so_far.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {text:?} in:\n{so_far}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the exit and returns the whole run.
+    pub fn finish(self) -> Run {
+        let t = Instant::now();
+        let out = self
+            .child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = self.reader.join();
+        let mut run = Run::new(out, t.elapsed());
+        run.stdout = self.out.lock().map(|o| o.clone()).unwrap_or_default();
+        run
+    }
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
@@ -403,4 +477,36 @@ fn argv_line(call: &Value) -> String {
         .filter_map(Value::as_str)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+impl Drop for Env {
+    /// A test that failed half-way leaves no `deploy --keep-forward` or `dev` running: each background
+    /// xtask still alive gets Ctrl-C (it stops its own children), and SIGKILL if it has not gone in 10 s.
+    fn drop(&mut self) {
+        let ours = |pid: u32| {
+            alive(pid)
+                && std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.windows(5).any(|w| w == b"xtask"))
+        };
+        let left: Vec<u32> = self
+            .spawned
+            .borrow()
+            .iter()
+            .copied()
+            .filter(|p| ours(*p))
+            .collect();
+        for pid in &left {
+            sigint(*pid);
+        }
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end && left.iter().any(|p| ours(*p)) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for pid in left.iter().filter(|p| ours(**p)) {
+            // SAFETY: kill(2) touches no memory.
+            unsafe {
+                libc::kill(*pid as i32, libc::SIGKILL);
+            }
+        }
+    }
 }
