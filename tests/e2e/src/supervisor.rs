@@ -57,20 +57,56 @@ pub fn ensure_running(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Stops the supervisor of `dir`, if any (tests' teardown).
+/// Stops the supervisor of `dir`, if any (tests' teardown), with the `docker` calls it has in flight, and
+/// returns once they are all gone: a `docker run` or `docker stop` still on its way when the test removes
+/// its containers and stops the engine would leave a container (and its network endpoint) for the next
+/// engine to restore.
 pub fn stop(dir: &Path) {
-    if let Some(pid) = std::fs::read_to_string(dir.join("supervisor.pid"))
+    let Some(pid) = std::fs::read_to_string(dir.join("supervisor.pid"))
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok())
-    {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(SUPERVISE_ARG) {
-            // SAFETY: plain kill(2) on a pid we verified is our supervisor.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
+    else {
+        return;
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if !String::from_utf8_lossy(&cmdline).contains(SUPERVISE_ARG) {
+        return;
+    }
+    // The supervisor leads its own process group (setsid above): the group holds its docker calls too.
+    for (signal, patience) in [(libc::SIGTERM, 10), (libc::SIGKILL, 5)] {
+        // SAFETY: plain kill(2) on the group of a pid we verified is our supervisor.
+        unsafe {
+            libc::kill(-pid, signal);
+        }
+        let deadline = Instant::now() + Duration::from_secs(patience);
+        while group_alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !group_alive(pid) {
+            return;
         }
     }
+    eprintln!("the cluster double's supervisor (process group {pid}) did not stop");
+}
+
+/// True while a live (not zombie) process of process group `pgid` exists.
+fn group_alive(pgid: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses, so split after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|f| f.parse::<i32>().ok());
+        pgrp == Some(pgid) && state != Some("Z") && state != Some("X")
+    })
 }
 
 #[derive(Default)]
