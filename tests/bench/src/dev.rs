@@ -50,9 +50,12 @@ fn double_bins() -> Result<DoubleBins, String> {
     })
 }
 
-/// What `/health` on `port` reports as its build, if it answers.
+/// What `/health` on `port` reports as its build, if it answers. A new connection per call, as a new
+/// visitor would open: a kept-alive one stays on the old pod until that pod drains it, as through a Service.
 fn build_at(port: u16) -> Option<String> {
-    let r = ureq::get(&format!("http://127.0.0.1:{port}/health"))
+    let r = ureq::AgentBuilder::new()
+        .build()
+        .get(&format!("http://127.0.0.1:{port}/health"))
         .timeout(Duration::from_secs(5))
         .call()
         .ok()?;
@@ -87,18 +90,20 @@ fn one_line_change(root: &Path, file: &str, what: &str) -> Result<(), String> {
 /// A `dev --json` run: its events.
 struct Dev {
     child: std::process::Child,
-    rx: Receiver<Value>,
+    /// Each JSON line of dev's stdout with the moment it was read.
+    rx: Receiver<(Instant, Value)>,
 }
 
 impl Dev {
-    fn wait(&self, within: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    /// The first event matching `pred` within `within`, with the moment dev printed it.
+    fn wait(&self, within: Duration, pred: impl Fn(&Value) -> bool) -> Option<(Instant, Value)> {
         let end = Instant::now() + within;
-        while let Ok(v) = self
+        while let Ok((at, v)) = self
             .rx
             .recv_timeout(end.saturating_duration_since(Instant::now()))
         {
             if pred(&v) {
-                return Some(v);
+                return Some((at, v));
             }
         }
         None
@@ -176,10 +181,15 @@ fn measure(env: &Env<'_>) -> Result<(), String> {
         .map_err(|e| format!("starting dev: {e}"))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
+    let started = Instant::now();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                let _ = tx.send(v);
+                // dev's own account, to explain an outlier: cycles and forward switches, not log lines.
+                if v["event"] != "log" {
+                    eprintln!("  dev +{:.1} s: {v}", started.elapsed().as_secs_f64());
+                }
+                let _ = tx.send((Instant::now(), v));
             }
         }
     });
@@ -206,11 +216,15 @@ fn measure(env: &Env<'_>) -> Result<(), String> {
         let port = ports(svc);
         let old = build_at(port).ok_or_else(|| format!("{svc} /health has no build"))?;
         one_line_change(&env.root, file, "dev")?;
+        eprintln!(
+            "  bench +{:.1} s: changed {file}",
+            started.elapsed().as_secs_f64()
+        );
         let t = Instant::now();
         let served = served_after(port, &old, t, Duration::from_secs(600))?;
-        let cycle = dev
+        let (cycle_end, cycle) = dev
             .wait(Duration::from_secs(30), |v| v["event"] == "cycle")
-            .unwrap_or_default();
+            .ok_or_else(|| format!("dev printed no cycle for the {svc} change"))?;
         for r in cycle["rebuilt"].as_array().into_iter().flatten() {
             if let (Some(i), Some(tag)) = (r["image"].as_str(), r["tag"].as_str()) {
                 env.built.borrow_mut().push(format!("{i}:{tag}"));
@@ -218,9 +232,13 @@ fn measure(env: &Env<'_>) -> Result<(), String> {
         }
         let build = ms(&cycle["build_ms"]);
         let (load, rollout) = (ms(&cycle["load_ms"]), ms(&cycle["rollout_ms"]));
-        let rest = served.as_secs_f64() - build - load - rollout;
+        // Before the cycle: the watcher's debounce and hashing; after it: the forward finding the new pod.
+        let ended = cycle_end.saturating_duration_since(t).as_secs_f64();
+        let before = ended - ms(&cycle["duration_ms"]);
+        let after = served.as_secs_f64() - ended;
         println!(
-            "{svc} in dev: build {build:.1} s, load {load:.1} s, rollout {rollout:.1} s, watch + forward to the new pod {rest:.1} s"
+            "{svc} in dev: watch {before:.1} s, build {build:.1} s, load {load:.1} s, rollout {rollout:.1} s, cycle {:.1} s, forward to the new pod {after:.1} s",
+            ms(&cycle["duration_ms"])
         );
         lines.push(format!(
             "dev: {svc} change served after {:.1} s (deploy after the same change: {:.1} s)",
