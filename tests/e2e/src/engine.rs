@@ -157,19 +157,34 @@ pub fn logs(id: &str, tail: Option<u64>) -> Result<String> {
     Ok(text)
 }
 
-/// Creates the network if missing.
+/// Creates the network if missing, with a subnet of its own: Docker takes `network connect --ip` only on a
+/// network with a user-configured subnet, and the double needs it to keep a pod's IP when it changes the
+/// pod's aliases (a pod keeps its IP until it is gone; without `--ip` Docker hands out the lowest free one).
 pub fn ensure_network(name: &str, owner: &str) -> Result<()> {
     if run(&["network", "inspect", name]).is_ok() {
         return Ok(());
     }
-    run(&[
-        "network",
-        "create",
-        "--label",
-        &format!("{OWNER_LABEL}={owner}"),
-        name,
-    ])?;
-    Ok(())
+    let label = format!("{OWNER_LABEL}={owner}");
+    let mut last = None;
+    // 10.242.0.0/16 in /24s: clear of Docker's default pools (172.17-31.x, 192.168.x); a subnet another
+    // network holds is refused ("Pool overlaps"), and the next one is tried.
+    for third in 0..=255u16 {
+        let subnet = format!("10.242.{third}.0/24");
+        match run(&[
+            "network", "create", "--label", &label, "--subnet", &subnet, name,
+        ]) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.to_string().contains("overlaps") => last = Some(e),
+            Err(e) => {
+                // Created meanwhile by another call of the double: fine.
+                if run(&["network", "inspect", name]).is_ok() {
+                    return Ok(());
+                }
+                return Err(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no free subnet in 10.242.0.0/16 for {name}")))
 }
 
 /// Ids of every container carrying the owner label.

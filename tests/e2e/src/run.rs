@@ -183,11 +183,13 @@ impl Env<'_> {
             .unwrap_or_default()
     }
 
-    /// (pod name, container id, restarts) of each pod whose name starts with `prefix`.
+    /// (pod name, container id, restarts) of each pod whose name starts with `prefix`, leaving out pods being
+    /// deleted: one an earlier rollout is stopping may go at any moment, and it serves nothing new.
     pub fn pod_ids(&self, prefix: &str) -> Vec<(String, String, u64)> {
         let mut v: Vec<_> = self
             .pods()
             .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
             .filter(|p| {
                 p["metadata"]["name"]
                     .as_str()

@@ -725,15 +725,28 @@ impl Supervisor {
             let net = realise::network_name(&self.owner, ns);
             let cname = realise::container_name(&self.owner, ns, &p.name);
             let _ = engine::run(&["network", "disconnect", &net, &cname]);
-            let mut args = vec!["network".to_string(), "connect".into()];
-            for a in &want {
-                args.extend(["--alias".into(), a.clone()]);
-            }
-            args.extend([net, cname]);
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            if engine::run(&refs).is_ok() {
+            let connect = |ip: Option<&str>| {
+                let mut args = vec!["network".to_string(), "connect".into()];
+                for a in &want {
+                    args.extend(["--alias".into(), a.clone()]);
+                }
+                if let Some(ip) = ip {
+                    args.extend(["--ip".into(), ip.to_string()]);
+                }
+                args.extend([net.clone(), cname.clone()]);
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                engine::run(&refs).is_ok()
+            };
+            // A pod keeps its IP while it terminates (a port-forward to it goes on working until it exits):
+            // the same address again; without one (a network of an older run) whatever Docker gives.
+            let reconnected = connect(p.ip.as_deref()) || connect(None);
+            if reconnected {
+                let ip = container_ip(&cname);
                 if let Some(x) = self.obs.pods.iter_mut().find(|x| x.uid == p.uid) {
                     x.aliases = want;
+                    if ip.is_some() {
+                        x.ip = ip;
+                    }
                 }
             }
         }
@@ -1173,6 +1186,20 @@ fn due_and_run(
         ctr.successes = 0;
     }
     Some(o)
+}
+
+/// The IP of a container on its (only) network.
+fn container_ip(container: &str) -> Option<String> {
+    engine::inspect(&[container.to_string()])
+        .first()?
+        .pointer("/NetworkSettings/Networks")?
+        .as_object()?
+        .values()
+        .next()?
+        .get("IPAddress")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 #[cfg(test)]

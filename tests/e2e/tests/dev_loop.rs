@@ -65,6 +65,19 @@ impl Client {
         c
     }
 
+    /// Waits until `n` requests were answered in all; panics after `within`.
+    fn wait_for_answers(&self, n: u64, within: Duration) {
+        let end = Instant::now() + within;
+        while self.ok.load(Ordering::SeqCst) < n {
+            assert!(
+                Instant::now() < end,
+                "fewer than {n} answers within {within:?}: {:?}",
+                self.counts()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn counts(&self) -> (u64, u64) {
         (
             self.ok.load(Ordering::SeqCst),
@@ -117,6 +130,21 @@ impl Events {
             ms(&c["rollout_ms"])
         );
         c
+    }
+
+    /// The first event from the `since`-th on that matches `pred`, among those seen or the next ones: an
+    /// event can arrive before the one a test waited for first (a forward switch before the cycle line).
+    fn find_or_wait(
+        &mut self,
+        since: usize,
+        within: Duration,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        match self.seen.iter().skip(since).find(|v| pred(v)) {
+            Some(v) => v.clone(),
+            None => self.wait(within, what, pred),
+        }
     }
 
     /// Frontend pods that printed a line so far.
@@ -251,6 +279,7 @@ fn scenario(env: &Env<'_>) {
 
     // 1. A frontend source change: only the frontend rebuilt and rolled; the URL answers throughout.
     let pods_before = ev.frontend_pods();
+    let since_change = ev.seen.len();
     let (ok_before, failed_before) = client.counts();
     append_comment(
         &env.root.join("frontend/src/main.rs"),
@@ -276,8 +305,28 @@ fn scenario(env: &Env<'_>) {
         },
     );
     println!("   new pod {} logged: {}", new_pod["pod"], new_pod["line"]);
-    // Through the rollover to the new pod too.
-    std::thread::sleep(Duration::from_secs(3));
+    // The forward moves to the new pod while the old one still serves (as kubectl would reach a terminating
+    // pod until it exits), not after the old one stopped answering.
+    let new_name = new_pod["pod"].as_str().unwrap_or_default().to_string();
+    let moved = ev.find_or_wait(
+        since_change,
+        Duration::from_secs(60),
+        "the frontend forward moving to the new pod",
+        |v| {
+            v["event"] == "forward"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("svc/todo-frontend"))
+        },
+    );
+    let msg = moved["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(" now to pod ") && msg.contains(&new_name),
+        "the forward did not roll over to {new_name}: {msg}"
+    );
+    // And requests answered through the new pod too.
+    let (ok_moved, _) = client.counts();
+    client.wait_for_answers(ok_moved + 5, Duration::from_secs(30));
     let (ok_after, failed_after) = client.counts();
     println!(
         "   requests through the forward during the change: {} answered, {} failed",

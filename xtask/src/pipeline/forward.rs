@@ -412,12 +412,17 @@ fn supervise(
             backoff = Duration::from_millis(500);
             if Instant::now() >= next_pods {
                 next_pods = Instant::now() + PODS_EVERY;
-                roll_over(runner, sup, t, relay, &mut up, &mut retiring, json);
+                let _ = roll_over(runner, sup, t, relay, &mut up, &mut retiring, json);
             }
             continue;
         }
         failed += 1;
         if !exited && failed < FAILED_PROBES {
+            // The pod forwarded to stopped answering while a rollout may have a newer one ready: take that
+            // at once rather than after the failures that count as a dead forward.
+            if roll_over(runner, sup, t, relay, &mut up, &mut retiring, json) {
+                failed = 0;
+            }
             continue;
         }
         let why = if exited {
@@ -467,7 +472,8 @@ fn supervise(
 }
 
 /// When a newer ready pod than the one forwarded to exists (a rollout), forwards to it before the old one
-/// goes: the relay switches to the new kubectl, the old one keeps its open connections for a while.
+/// goes: the relay switches to the new kubectl, the old one keeps its open connections for a while. True
+/// when it switched.
 fn roll_over(
     runner: &Runner,
     sup: &SupCtx,
@@ -476,19 +482,21 @@ fn roll_over(
     up: &mut Option<Upstream>,
     retiring: &mut Vec<Upstream>,
     json: bool,
-) {
-    let Some(current) = up.as_ref() else { return };
+) -> bool {
+    let Some(current) = up.as_ref() else {
+        return false;
+    };
     let Some(best) = best_pod(runner, sup, t.service) else {
-        return;
+        return false;
     };
     if current.pod.as_deref() == Some(best.as_str()) {
-        return;
+        return false;
     }
     let current_pid = current.child.pid();
     let Ok(Some(next)) = connect(runner, sup, t, Some(best.clone())) else {
         // The pod was not ready after all: the current forward stays, and so does its pid in the file.
         sup.record(t.service, current_pid, &t.url());
-        return;
+        return false;
     };
     relay.set_upstream(Some(next.port));
     report(
@@ -502,6 +510,7 @@ fn roll_over(
     if let Some(old) = up.replace(next) {
         retiring.push(old);
     }
+    true
 }
 
 /// Says a message once, then only how often it repeated: a forward that keeps failing prints one line per
