@@ -237,7 +237,7 @@ fn measure(env: &Env<'_>) -> Result<(), String> {
         let before = ended - ms(&cycle["duration_ms"]);
         let after = served.as_secs_f64() - ended;
         println!(
-            "{svc} in dev: watch {before:.1} s, build {build:.1} s, load {load:.1} s, rollout {rollout:.1} s, cycle {:.1} s, forward to the new pod {after:.1} s",
+            "{svc} in dev: watch {before:.1} s, build {build:.1} s, load {load:.1} s, rollout {rollout:.1} s, cycle {:.1} s, new version answered {after:+.1} s after the cycle line (negative: the forward had moved before the old pod went)",
             ms(&cycle["duration_ms"])
         );
         lines.push(format!(
