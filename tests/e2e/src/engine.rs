@@ -123,9 +123,27 @@ pub fn logs_follow(
 /// `docker logs --timestamps [--since S] [--tail N] ID`: kubectl's `--timestamps` lines (RFC 3339 with
 /// nanoseconds, then the line), which is what docker prints too.
 pub fn logs_stamped(id: &str, tail: Option<u64>, since: Option<&str>) -> Result<String> {
+    docker_logs(id, true, tail, since)
+}
+
+/// `docker logs [--tail N] ID`: stdout and stderr interleaved, as the container wrote them.
+pub fn logs(id: &str, tail: Option<u64>) -> Result<String> {
+    docker_logs(id, false, tail, None)
+}
+
+fn docker_logs(
+    id: &str,
+    timestamps: bool,
+    tail: Option<u64>,
+    since: Option<&str>,
+) -> Result<String> {
+    // One pipe for both streams keeps their order.
     let (mut reader, writer) = std::io::pipe().context("creating a pipe")?;
     let mut cmd = docker();
-    cmd.args(["logs", "--timestamps"]);
+    cmd.arg("logs");
+    if timestamps {
+        cmd.arg("--timestamps");
+    }
     if let Some(s) = since {
         cmd.args(["--since", s]);
     }
@@ -141,20 +159,23 @@ pub fn logs_stamped(id: &str, tail: Option<u64>, since: Option<&str>) -> Result<
     Ok(text)
 }
 
-pub fn logs(id: &str, tail: Option<u64>) -> Result<String> {
-    let (mut reader, writer) = std::io::pipe().context("creating a pipe")?;
-    let mut cmd = docker();
-    cmd.arg("logs");
-    if let Some(n) = tail {
-        cmd.args(["--tail", &n.to_string()]);
-    }
-    cmd.arg(id).stdout(writer.try_clone()?).stderr(writer);
-    let mut child = cmd.spawn().context("running docker logs")?;
-    drop(cmd);
-    let mut text = String::new();
-    reader.read_to_string(&mut text)?;
-    child.wait()?;
-    Ok(text)
+/// The IP address in a `docker inspect` object, on the container's (only) network.
+pub fn ip_address(info: &Value) -> Option<String> {
+    info.pointer("/NetworkSettings/Networks")?
+        .as_object()?
+        .values()
+        .next()?
+        .get("IPAddress")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// The IP address of a container (name or id) on its network.
+pub fn container_ip(container: &str) -> Option<String> {
+    inspect(&[container.to_string()])
+        .first()
+        .and_then(ip_address)
 }
 
 /// Creates the network if missing, with a subnet of its own: Docker takes `network connect --ip` only on a

@@ -372,15 +372,8 @@ impl Supervisor {
                 .and_then(|i| i.pointer("/State/Paused"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            if let Some(ip) = info
-                .and_then(|i| i.pointer("/NetworkSettings/Networks"))
-                .and_then(Value::as_object)
-                .and_then(|m| m.values().next())
-                .and_then(|n| n.get("IPAddress"))
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-            {
-                p.ip = Some(ip.to_string());
+            if let Some(ip) = info.and_then(engine::ip_address) {
+                p.ip = Some(ip);
             }
             if running || paused {
                 if !matches!(p.state, ContainerState::Running { .. }) {
@@ -741,7 +734,7 @@ impl Supervisor {
             // the same address again; without one (a network of an older run) whatever Docker gives.
             let reconnected = connect(p.ip.as_deref()) || connect(None);
             if reconnected {
-                let ip = container_ip(&cname);
+                let ip = engine::container_ip(&cname);
                 if let Some(x) = self.obs.pods.iter_mut().find(|x| x.uid == p.uid) {
                     x.aliases = want;
                     if ip.is_some() {
@@ -957,18 +950,7 @@ impl Supervisor {
             engine::image_inspect(&c.image).and_then(|v| v.get("Id")?.as_str().map(str::to_string));
         pp.state = ContainerState::Running { started_at: now };
         // The pod IP is known as soon as the container runs (no probe may fail for want of it).
-        pp.ip = engine::inspect(std::slice::from_ref(&id))
-            .first()
-            .and_then(|i| {
-                i.pointer("/NetworkSettings/Networks")?
-                    .as_object()?
-                    .values()
-                    .next()?
-                    .get("IPAddress")?
-                    .as_str()
-                    .map(str::to_string)
-            })
-            .filter(|ip| !ip.is_empty());
+        pp.ip = engine::container_ip(&id);
         pp.aliases = aliases;
         pp.ready = false;
         pp.ready_since = now;
@@ -1186,20 +1168,6 @@ fn due_and_run(
         ctr.successes = 0;
     }
     Some(o)
-}
-
-/// The IP of a container on its (only) network.
-fn container_ip(container: &str) -> Option<String> {
-    engine::inspect(&[container.to_string()])
-        .first()?
-        .pointer("/NetworkSettings/Networks")?
-        .as_object()?
-        .values()
-        .next()?
-        .get("IPAddress")?
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }
 
 #[cfg(test)]
