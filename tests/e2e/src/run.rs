@@ -16,19 +16,7 @@ pub fn workspace() -> PathBuf {
 /// Copies the files git considers part of the workspace (tracked + untracked, ignored excluded).
 pub fn snapshot(dest: &Path) -> anyhow::Result<()> {
     let root = workspace();
-    let out = Command::new("git")
-        .args([
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-        ])
-        .current_dir(&root)
-        .output()?;
-    anyhow::ensure!(out.status.success(), "git ls-files failed");
-    for f in out.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
-        let rel = String::from_utf8_lossy(f).into_owned();
+    for rel in testkit::tools::workspace_files().map_err(anyhow::Error::msg)? {
         let src = root.join(&rel);
         if !src.is_file() {
             continue;

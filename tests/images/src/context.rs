@@ -20,26 +20,16 @@ impl ContextCopy {
             .prefix("todo-image-context-")
             .tempdir()
             .map_err(|e| format!("cannot create a temp dir: {e}"))?;
-        let list = Command::new("git")
-            .current_dir(&root)
-            .args([
-                "ls-files",
-                "-z",
-                "--cached",
-                "--others",
-                "--exclude-standard",
-            ])
-            .output()
-            .map_err(|e| format!("cannot run git ls-files in {}: {e}", root.display()))?;
-        if !list.status.success() {
-            return Err(format!("git ls-files failed in {}", root.display()));
-        }
         // Deleted-but-tracked files are listed by git yet absent: keep only what exists.
-        let files: Vec<u8> = list
-            .stdout
-            .split(|b| *b == 0)
-            .filter(|f| !f.is_empty() && root.join(String::from_utf8_lossy(f).as_ref()).exists())
-            .flat_map(|f| f.iter().copied().chain([0u8]))
+        let files: Vec<u8> = testkit::tools::workspace_files()?
+            .into_iter()
+            .filter(|f| root.join(f).exists())
+            .flat_map(|f| {
+                f.into_os_string()
+                    .into_encoded_bytes()
+                    .into_iter()
+                    .chain([0u8])
+            })
             .collect();
         let pack = format!(
             "tar -C '{}' --null -T - -cf - | tar -C '{}' -xf -",

@@ -13,6 +13,33 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The files git considers part of the workspace, relative to its root: tracked and untracked, ignored ones
+/// left out (`git ls-files --cached --others --exclude-standard`). A tracked file deleted in the working
+/// tree is still listed: callers check what exists.
+pub fn workspace_files() -> Result<Vec<PathBuf>, String> {
+    let root = workspace_root();
+    let out = std::process::Command::new("git")
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
+        .current_dir(&root)
+        .output()
+        .map_err(|e| format!("cannot run git ls-files in {}: {e}", root.display()))?;
+    if !out.status.success() {
+        return Err(format!("git ls-files failed in {}", root.display()));
+    }
+    Ok(out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|f| !f.is_empty())
+        .map(|f| PathBuf::from(String::from_utf8_lossy(f).into_owned()))
+        .collect())
+}
+
 /// Helm 3: `$HELM3_BIN`, else `<workspace>/.cache/tools/helm3/helm`, if it is an existing file.
 pub fn helm3() -> Option<PathBuf> {
     tool("HELM3_BIN", "helm3/helm")
