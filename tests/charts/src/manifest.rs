@@ -292,19 +292,22 @@ impl Rendered {
             .cloned()
     }
 
-    /// The container `container` of the workload of `kind` (`Deployment`, `StatefulSet`, `Pod`) named `workload`.
-    pub fn container(&self, kind: &str, workload: &str, container: &str) -> Container {
-        let workloads = self.workloads();
-        let w = workloads
+    /// The pod spec of the workload of `kind` (`Deployment`, `StatefulSet`, `Pod`) named `workload`.
+    pub fn pod_spec(&self, kind: &str, workload: &str) -> PodSpec {
+        self.workloads()
             .iter()
             .find(|w| w.kind == kind && w.name == workload)
-            .unwrap_or_else(|| panic!("no {kind} {workload}; rendered: {:?}", self.inventory()));
-        w.spec
+            .map(|w| w.spec.clone())
+            .unwrap_or_else(|| panic!("no {kind} {workload}; rendered: {:?}", self.inventory()))
+    }
+
+    /// The container `container` of the workload of `kind` (`Deployment`, `StatefulSet`, `Pod`) named `workload`.
+    pub fn container(&self, kind: &str, workload: &str, container: &str) -> Container {
+        self.pod_spec(kind, workload)
             .containers
-            .iter()
+            .into_iter()
             .find(|c| c.name == container)
-            .cloned()
-            .unwrap_or_else(|| panic!("{} {workload} has no container `{container}`", w.kind))
+            .unwrap_or_else(|| panic!("{kind} {workload} has no container `{container}`"))
     }
 
     /// Every pod template and bare Pod.

@@ -171,12 +171,7 @@ fn probes_use_health_and_ready_on_the_named_port() {
             .expect("port http");
         assert_eq!(port.container_port, 8000, "{helm}");
 
-        let d = r.deployment(APP);
-        let spec = d
-            .spec
-            .clone()
-            .and_then(|s| s.template.spec)
-            .expect("pod spec");
+        let spec = r.pod_spec("Deployment", APP);
         // The API waits for the database through /ready, not through init-container sleeps.
         assert!(
             spec.init_containers.unwrap_or_default().is_empty(),
@@ -560,11 +555,8 @@ fn bundled_postgresql_is_a_pinned_non_root_statefulset_with_a_volume() {
                 .set("postgresql.runAsGroup", "106"),
         );
         let pod = other_user
-            .stateful_set(DB)
-            .spec
-            .clone()
-            .and_then(|s| s.template.spec)
-            .and_then(|s| s.security_context)
+            .pod_spec("StatefulSet", DB)
+            .security_context
             .unwrap_or_default();
         assert_eq!(
             (pod.run_as_user, pod.run_as_group, pod.fs_group),

@@ -205,12 +205,7 @@ fn a_volume_from_chart_0_1_0_keeps_running_as_it_was_initialised() {
             Some(format!("postgres://todo:{KEPT_APP}@{DB}:5432/todo")),
             "{helm}"
         );
-        let spec = r
-            .stateful_set(DB)
-            .spec
-            .clone()
-            .and_then(|s| s.template.spec)
-            .expect("pod spec");
+        let spec = r.pod_spec("StatefulSet", DB);
         let sc = spec.security_context.clone().unwrap_or_default();
         assert_eq!(
             (sc.run_as_user, sc.run_as_group, sc.fs_group),

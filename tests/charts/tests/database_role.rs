@@ -18,12 +18,7 @@ fn render(helm: &Helm, values: &Values) -> Rendered {
 }
 
 fn db_pod(r: &Rendered) -> (PodSpec, Container) {
-    let spec = r
-        .stateful_set(DB)
-        .spec
-        .clone()
-        .and_then(|s| s.template.spec)
-        .expect("pod spec");
+    let spec = r.pod_spec("StatefulSet", DB);
     let c = spec
         .containers
         .iter()
@@ -218,11 +213,8 @@ fn the_database_runs_under_its_own_high_uid() {
             "{helm}"
         );
         let app = r
-            .deployment("todo-backend")
-            .spec
-            .clone()
-            .and_then(|s| s.template.spec)
-            .and_then(|s| s.security_context)
+            .pod_spec("Deployment", "todo-backend")
+            .security_context
             .unwrap_or_default();
         assert_ne!(
             app.run_as_user, sc.run_as_user,
