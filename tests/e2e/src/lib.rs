@@ -19,3 +19,21 @@ pub mod supervisor;
 pub mod view;
 
 pub use testkit::ci::{in_ci, missing_prerequisite};
+
+/// What every Docker-backed scenario needs first: an engine that answers (started here when none does) and the
+/// real helm binary the double hands client-side calls to. None after reporting what is missing (a skip, or a
+/// failure under `CI=true`).
+pub fn engine_and_helm() -> Option<testkit::docker::DockerEngine> {
+    let engine = match testkit::docker::DockerEngine::ensure() {
+        Ok(e) => e,
+        Err(e) => {
+            missing_prerequisite(&format!("Docker engine: {e}"));
+            return None;
+        }
+    };
+    if !cli::helm::real_helm().exists() {
+        missing_prerequisite("real helm binary (.ci/fetch-tools.sh)");
+        return None;
+    }
+    Some(engine)
+}

@@ -346,13 +346,7 @@ impl Setup {
     /// None (after reporting the missing prerequisite) when Docker, the stand-ins or helm are missing.
     pub fn new(bins: &DoubleBins) -> Option<Self> {
         let started = Instant::now();
-        let engine = match testkit::docker::DockerEngine::ensure() {
-            Ok(e) => e,
-            Err(e) => {
-                crate::missing_prerequisite(&format!("Docker engine: {e}"));
-                return None;
-            }
-        };
+        let engine = crate::engine_and_helm()?;
         let standins = match testkit::docker::ensure_standin_images() {
             Ok(s) => s,
             Err(e) => {
@@ -360,10 +354,6 @@ impl Setup {
                 return None;
             }
         };
-        if !crate::cli::helm::real_helm().exists() {
-            crate::missing_prerequisite("real helm binary (.ci/fetch-tools.sh)");
-            return None;
-        }
         let busybox = ensure_busybox_image().expect("busybox stand-in");
         let (pg_image, pg_made) = postgres_image(&standins.postgres)
             .expect("the PostgreSQL stand-in as the chart's image");

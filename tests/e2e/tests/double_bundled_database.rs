@@ -115,13 +115,9 @@ const SUPERUSER_FILE: &str = "/run/secrets/postgresql/POSTGRES_PASSWORD";
 #[test]
 fn bundled_database_uses_an_unprivileged_owner_role_and_survives_uninstall() {
     let started = Instant::now();
-    let engine = match testkit::docker::DockerEngine::ensure() {
-        Ok(e) => e,
-        Err(e) => return e2e_tests::missing_prerequisite(&format!("Docker engine: {e}")),
+    let Some(engine) = e2e_tests::engine_and_helm() else {
+        return;
     };
-    if !e2e_tests::cli::helm::real_helm().exists() {
-        return e2e_tests::missing_prerequisite("real helm binary (.ci/fetch-tools.sh)");
-    }
     let standins = match testkit::docker::ensure_standin_images() {
         Ok(s) => s,
         Err(e) => return e2e_tests::missing_prerequisite(&format!("stand-in base images: {e}")),

@@ -66,13 +66,9 @@ fn helm(c: &Cluster, extra: &[&str]) -> std::process::Output {
 #[test]
 fn double_realises_installs_probes_forwards_and_classifies_failures() {
     let started = Instant::now();
-    let engine = match testkit::docker::DockerEngine::ensure() {
-        Ok(e) => e,
-        Err(e) => return e2e_tests::missing_prerequisite(&format!("Docker engine: {e}")),
+    let Some(engine) = e2e_tests::engine_and_helm() else {
+        return;
     };
-    if !e2e_tests::cli::helm::real_helm().exists() {
-        return e2e_tests::missing_prerequisite("real helm binary (.ci/fetch-tools.sh)");
-    }
     let image = match ensure_busybox_image() {
         Ok(i) => i,
         Err(e) => {
