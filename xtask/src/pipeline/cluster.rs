@@ -4,7 +4,7 @@
 use anyhow::{Context as _, Result};
 use xshell::Shell;
 
-use super::{Check, State, Step};
+use super::{State, Step};
 use crate::context::Context;
 use crate::exit::Failure;
 use crate::progress::Reporter;
@@ -136,10 +136,6 @@ fn fix_kubeconfig(ctx: &Context, sh: &Shell, rep: &mut Reporter) -> Result<Strin
 impl Step for Cluster {
     fn name(&self) -> &'static str {
         "cluster"
-    }
-
-    fn check(&self, _ctx: &Context, _st: &mut State) -> Result<Check> {
-        Ok(Check::Run)
     }
 
     fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 
 use super::relay::{Relay, WAIT_FOR_UPSTREAM};
-use super::{poll, Check, State, Step};
+use super::{poll, State, Step};
 use crate::context::Context;
 use crate::exit::Failure;
 use crate::kube::{parse_items, Pod};
@@ -554,10 +554,6 @@ pub struct ForwardStep;
 impl Step for ForwardStep {
     fn name(&self) -> &'static str {
         "forward"
-    }
-
-    fn check(&self, _ctx: &Context, _st: &mut State) -> Result<Check> {
-        Ok(Check::Run)
     }
 
     fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {

@@ -41,8 +41,10 @@ pub enum Check {
 pub trait Step {
     /// Short name shown in progress lines.
     fn name(&self) -> &'static str;
-    /// Decides whether the step has anything to do; errors when it cannot run.
-    fn check(&self, ctx: &Context, st: &mut State) -> Result<Check>;
+    /// Decides whether the step has anything to do; errors when it cannot run. Most steps always run.
+    fn check(&self, _ctx: &Context, _st: &mut State) -> Result<Check> {
+        Ok(Check::Run)
+    }
     /// Does the work; returns a one-line detail for the summary.
     fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String>;
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use super::{Check, State, Step};
+use super::{State, Step};
 use crate::context::Context;
 use crate::exit::Failure;
 use crate::process::Output;
@@ -162,10 +162,6 @@ fn ask(ctx: &Context, t: Tool) -> (Tool, Finding, Option<Output>) {
 impl Step for Preflight {
     fn name(&self) -> &'static str {
         "preflight"
-    }
-
-    fn check(&self, _ctx: &Context, _st: &mut State) -> Result<Check> {
-        Ok(Check::Run)
     }
 
     fn run(&self, ctx: &Context, st: &mut State, _rep: &mut Reporter) -> Result<String> {

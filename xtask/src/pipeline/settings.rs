@@ -8,7 +8,7 @@ use std::fmt;
 use anyhow::{Context as _, Result};
 use serde_json::Value;
 
-use super::{Check, State, Step};
+use super::{State, Step};
 use crate::context::Context;
 use crate::exit::Failure;
 use crate::progress::Reporter;
@@ -223,10 +223,6 @@ pub struct SettingsStep;
 impl Step for SettingsStep {
     fn name(&self) -> &'static str {
         "settings"
-    }
-
-    fn check(&self, _ctx: &Context, _st: &mut State) -> Result<Check> {
-        Ok(Check::Run)
     }
 
     fn run(&self, ctx: &Context, st: &mut State, rep: &mut Reporter) -> Result<String> {
